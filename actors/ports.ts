@@ -1,0 +1,168 @@
+/**
+ * The ports the actor core needs (hexagonal architecture: the core owns its
+ * interfaces, adapters in hardware/ and services/ implement them).
+ *
+ * Machines themselves never call a port: they emit effects as data
+ * (actors/effects.ts) and the host interprets them with these adapters.
+ *
+ * Time everywhere is *simulated* milliseconds since the Unix epoch
+ * (`SimMillis`): under the virtual scheduler it jumps between deadlines, under
+ * wall × speed it is t0 + (wall − wall0) × speed.
+ */
+
+/** Simulated time in milliseconds since the Unix epoch. */
+export type SimMillis = number;
+
+// ---------------------------------------------------------------- Radio
+
+/** What a radio can put in the air. */
+export interface RadioCapabilities {
+  /** Largest payload (bytes) one advertisement carries as service data. */
+  readonly maxAdvertisementPayload: number;
+  /** Whether extended (BLE 5) advertising is available. */
+  readonly extendedAdvertising: boolean;
+}
+
+/** One advertisement received while scanning. */
+export interface ReceivedFrame {
+  /** Service-data bytes of the advertisement (one fragment, see protocol/wire/framing). */
+  readonly payload: Uint8Array;
+  /** Received signal strength, dBm. */
+  readonly rssi: number;
+  /** When it was received, simulated ms. */
+  readonly at: SimMillis;
+  /**
+   * Link-layer source address as seen on the air (BLE: the advertiser's
+   * current, possibly random, MAC; simulation: the radio's address).
+   * Reassembly keys fragments by it.
+   */
+  readonly address: string;
+}
+
+export type FrameListener = (frame: ReceivedFrame) => void;
+
+/**
+ * A BLE-like radio. Advertising cycles through `payloads`, one per
+ * advertising event every `intervalMs`; scanning delivers each received
+ * advertisement to the listener until stopped.
+ */
+export interface Radio {
+  /** Stable identifier of this radio (simulation: the actor id). */
+  readonly id: string;
+  readonly capabilities: RadioCapabilities;
+  /** Start advertising (replaces any current advertisement set). */
+  advertise(payloads: readonly Uint8Array[], intervalMs: number): Promise<void>;
+  stopAdvertising(): Promise<void>;
+  /** Start scanning; frames go to `listener` until stopScan(). Replaces a previous listener. */
+  startScan(listener: FrameListener): Promise<void>;
+  stopScan(): Promise<void>;
+  /** Stop everything and release the radio. Idempotent. */
+  close(): Promise<void>;
+}
+
+// ---------------------------------------------------------------- Bus
+
+export type Qos = 0 | 1;
+
+export interface PublishOptions {
+  readonly qos?: Qos;
+  readonly retain?: boolean;
+}
+
+export type BusHandler = (topic: string, payload: Uint8Array) => void;
+
+export interface Subscription {
+  /** Stop delivering to this handler. Idempotent. */
+  unsubscribe(): Promise<void>;
+}
+
+/**
+ * Topic-based publish/subscribe with MQTT 3.1.1 semantics (`+` and `#`
+ * wildcards, retained messages, QoS 0/1). Request/reply rides on the
+ * envelope's `replyTo`/`corr` fields (see services/bus/rpc.ts) because
+ * MQTT 3.1.1 has no response topic.
+ */
+export interface Bus {
+  publish(topic: string, payload: Uint8Array, options?: PublishOptions): Promise<void>;
+  subscribe(filter: string, handler: BusHandler, options?: { readonly qos?: Qos }): Promise<Subscription>;
+  /**
+   * Resolves once every message published through this bus instance that a
+   * local subscriber will receive has been handed to its handlers. The
+   * virtual scheduler advances time only when the bus is idle.
+   */
+  idle(): Promise<void>;
+  /** Disconnect and drop all subscriptions. Idempotent. */
+  close(): Promise<void>;
+}
+
+// ---------------------------------------------------------------- Time
+
+export interface TimerHandle {
+  readonly deadline: SimMillis;
+}
+
+/**
+ * Simulated time and timers. `at` fires `fn` once, when simulated time
+ * reaches `deadline` (absolute); timers with equal deadlines fire in the
+ * order they were set.
+ */
+export interface Scheduler {
+  now(): SimMillis;
+  at(deadline: SimMillis, fn: () => void): TimerHandle;
+  cancel(handle: TimerHandle): void;
+}
+
+// ---------------------------------------------------------------- Randomness
+
+/**
+ * Randomness for hosts and adapters. Seeded (deterministic) in simulation,
+ * a CSPRNG otherwise. Machines keep their own DRBG state in context instead
+ * (protocol/crypto/drbg.ts) so snapshots stay serialisable.
+ */
+export interface Rng {
+  bytes(length: number): Uint8Array;
+  /** Uniform integer in [0, 2^32). */
+  uint32(): number;
+  /** Uniform float in [0, 1). */
+  float(): number;
+  /** Uniform integer in [0, maxExclusive), maxExclusive ≤ 2^32. */
+  int(maxExclusive: number): number;
+}
+
+// ---------------------------------------------------------------- Storage
+
+export interface StoredRecord {
+  /** Position in the stream, starting at 1, strictly increasing. */
+  readonly seq: number;
+  readonly record: Uint8Array;
+}
+
+/**
+ * Durable storage. `append` resolves only once the record is durable
+ * (acknowledged = durable). Streams are append-only logs; the key/value
+ * space holds derived state such as actor snapshots.
+ */
+export interface Store {
+  append(stream: string, record: Uint8Array): Promise<number>;
+  /** Records of `stream` with seq > afterSeq, in order, at most `limit`. */
+  read(stream: string, afterSeq?: number, limit?: number): Promise<readonly StoredRecord[]>;
+  put(key: string, value: Uint8Array): Promise<void>;
+  get(key: string): Promise<Uint8Array | undefined>;
+  delete(key: string): Promise<void>;
+  /** Keys starting with `prefix`, sorted. */
+  keys(prefix: string): Promise<readonly string[]>;
+  close(): Promise<void>;
+}
+
+// ---------------------------------------------------------------- Logging
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+export type LogFields = Readonly<Record<string, unknown>>;
+
+export interface Logger {
+  debug(msg: string, fields?: LogFields): void;
+  info(msg: string, fields?: LogFields): void;
+  warn(msg: string, fields?: LogFields): void;
+  error(msg: string, fields?: LogFields): void;
+  child(bindings: LogFields): Logger;
+}
