@@ -27,7 +27,7 @@ export interface RadioCapabilities {
 export interface ReceivedFrame {
   /** Service-data bytes of the advertisement (one fragment, see protocol/wire/framing). */
   readonly payload: Uint8Array;
-  /** Received signal strength, dBm. */
+  /** Received signal strength, integer dBm (controllers report whole dB). */
   readonly rssi: number;
   /** When it was received, simulated ms. */
   readonly at: SimMillis;
@@ -50,13 +50,18 @@ export interface Radio {
   /** Stable identifier of this radio (simulation: the actor id). */
   readonly id: string;
   readonly capabilities: RadioCapabilities;
-  /** Start advertising (replaces any current advertisement set). */
+  /**
+   * Start advertising (replaces any current advertisement set). Rejects with
+   * MisuseError naming `payloads` (empty list, empty payload, payload over
+   * capabilities.maxAdvertisementPayload) or `intervalMs` (below 20 ms, the
+   * BLE minimum).
+   */
   advertise(payloads: readonly Uint8Array[], intervalMs: number): Promise<void>;
   stopAdvertising(): Promise<void>;
   /** Start scanning; frames go to `listener` until stopScan(). Replaces a previous listener. */
   startScan(listener: FrameListener): Promise<void>;
   stopScan(): Promise<void>;
-  /** Stop everything and release the radio. Idempotent. */
+  /** Stop everything and release the radio. Idempotent; afterwards every other call rejects with MisuseError. */
   close(): Promise<void>;
 }
 

@@ -9,6 +9,7 @@
  */
 import { MisuseError, accept, reject, type Verdict } from '../errors.ts';
 import { isWireMap, packWire, unpackWire, type WireMap, type WireValue } from './msgpack.ts';
+import { isTopicName, parseActorAddress } from './topics.ts';
 
 /** Current envelope version. */
 export const ENVELOPE_VERSION = 1;
@@ -18,9 +19,17 @@ export const MAX_ENVELOPE_BYTES = 256 * 1024;
 export const MESSAGE_TYPE_PATTERN = /^[a-z][a-z0-9-]*(\.[a-z][a-z0-9-]*)*$/;
 export const MAX_TYPE_LENGTH = 64;
 export const MAX_ID_LENGTH = 64;
-/** `from` is an actor address `<role>/<actorId>`. */
+/** `from` is an actor address `<role>/<actorId>` (topics.ts `actorAddress`). */
 export const MAX_FROM_LENGTH = 160;
 export const MAX_TOPIC_LENGTH = 256;
+/**
+ * `replyTo` must be a topic one can publish to: no wildcards, no NUL, not a
+ * `$` (broker-internal) topic. Otherwise a hostile envelope could make the
+ * receiver's reply throw inside the MQTT client.
+ */
+function isReplyTopic(value: string): boolean {
+  return isTopicName(value) && !value.startsWith('$');
+}
 
 export interface Envelope<B extends WireValue = WireValue> {
   readonly v: typeof ENVELOPE_VERSION;
@@ -54,6 +63,23 @@ function checkString(value: unknown, max: number, pattern?: RegExp): FieldCheck 
   return { ok: true };
 }
 
+function checkFrom(value: unknown): FieldCheck {
+  const basic = checkString(value, MAX_FROM_LENGTH);
+  if (!basic.ok) return basic;
+  if (parseActorAddress(value as string) === undefined) {
+    return { ok: false, reason: 'field-format', detail: 'expected an actor address <role>/<actorId>' };
+  }
+  return basic;
+}
+
+function checkReplyTo(value: unknown): FieldCheck {
+  const basic = checkString(value, MAX_TOPIC_LENGTH);
+  if (basic.ok && !isReplyTopic(value as string)) {
+    return { ok: false, reason: 'field-format', detail: 'expected a topic name without wildcards, NUL or a leading $' };
+  }
+  return basic;
+}
+
 function checkAt(value: unknown): FieldCheck {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
     return { ok: false, reason: 'field-range', detail: 'expected a non-negative safe integer (ms)' };
@@ -66,10 +92,10 @@ function checkFields(m: Readonly<Record<string, unknown>>): { field: string; che
   const checks: [string, () => FieldCheck][] = [
     ['type', () => checkString(m['type'], MAX_TYPE_LENGTH, MESSAGE_TYPE_PATTERN)],
     ['id', () => checkString(m['id'], MAX_ID_LENGTH)],
-    ['from', () => checkString(m['from'], MAX_FROM_LENGTH)],
+    ['from', () => checkFrom(m['from'])],
     ['at', () => checkAt(m['at'])],
   ];
-  if (m['replyTo'] !== undefined) checks.push(['replyTo', () => checkString(m['replyTo'], MAX_TOPIC_LENGTH)]);
+  if (m['replyTo'] !== undefined) checks.push(['replyTo', () => checkReplyTo(m['replyTo'])]);
   if (m['corr'] !== undefined) checks.push(['corr', () => checkString(m['corr'], MAX_ID_LENGTH)]);
   for (const [field, run] of checks) {
     const check = run();
@@ -92,7 +118,8 @@ export function encodeEnvelope(envelope: Envelope): Uint8Array {
   if (envelope.replyTo !== undefined) map['replyTo'] = envelope.replyTo;
   if (envelope.corr !== undefined) map['corr'] = envelope.corr;
   map['body'] = envelope.body;
-  const bytes = packWire(map);
+  // Validates the body against the wire dialect; a MisuseError names e.g. `body.items[2]`.
+  const bytes = packWire(map, '');
   if (bytes.length > MAX_ENVELOPE_BYTES) {
     throw new MisuseError('body', `encoded envelope is ${bytes.length} bytes, over ${MAX_ENVELOPE_BYTES}`);
   }
@@ -103,7 +130,7 @@ export function decodeEnvelope(bytes: Uint8Array): Verdict<Envelope> {
   if (bytes.length > MAX_ENVELOPE_BYTES) {
     return reject(CODEC, 'too-large', `${bytes.length} bytes, over ${MAX_ENVELOPE_BYTES}`);
   }
-  const unpacked = unpackWire(bytes, CODEC);
+  const unpacked = unpackWire(bytes, CODEC, '');
   if (!unpacked.ok) return unpacked;
   const m = unpacked.value;
   if (!isWireMap(m)) return reject(CODEC, 'not-a-map', 'envelope must be a msgpack map');

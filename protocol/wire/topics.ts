@@ -39,9 +39,21 @@ function segment(value: string, field: string): string {
   return value;
 }
 
+function roleSegment(role: Role): Role {
+  if (!isRole(role)) throw new MisuseError('role', `${JSON.stringify(role)} is not one of ${ROLES.join(', ')}`);
+  return role;
+}
+
+function channelSegment(channel: Channel): Channel {
+  if (!(CHANNELS as readonly string[]).includes(channel)) {
+    throw new MisuseError('channel', `${JSON.stringify(channel)} is not one of ${CHANNELS.join(', ')}`);
+  }
+  return channel;
+}
+
 /** An actor's address `<role>/<actorId>`, as carried in `Envelope.from`. */
 export function actorAddress(role: Role, actorId: string): string {
-  return `${role}/${segment(actorId, 'actorId')}`;
+  return `${roleSegment(role)}/${segment(actorId, 'actorId')}`;
 }
 
 /** Parse `<role>/<actorId>`; undefined when malformed (hostile input). */
@@ -55,7 +67,7 @@ export function parseActorAddress(address: string): { role: Role; actorId: strin
 }
 
 export function actorTopic(role: Role, actorId: string, channel: Channel): string {
-  return `${TOPIC_ROOT}/${role}/${segment(actorId, 'actorId')}/${channel}`;
+  return `${TOPIC_ROOT}/${roleSegment(role)}/${segment(actorId, 'actorId')}/${channelSegment(channel)}`;
 }
 
 export function inboxTopic(role: Role, actorId: string): string {
@@ -64,7 +76,7 @@ export function inboxTopic(role: Role, actorId: string): string {
 
 /** Filter matching every actor's `channel` of one role, e.g. all phones' status. */
 export function roleChannelFilter(role: Role, channel: Channel): string {
-  return `${TOPIC_ROOT}/${role}/+/${channel}`;
+  return `${TOPIC_ROOT}/${roleSegment(role)}/+/${channelSegment(channel)}`;
 }
 
 /** Retained epoch message that lets distributed hosts agree on simulated time. */
@@ -80,8 +92,43 @@ export function keysTopic(name: string): string {
   return `${TOPIC_ROOT}/keys/${segment(name, 'name')}`;
 }
 
-/** MQTT 3.1.1 topic-filter match (`+` one level, `#` the rest, `$`-topics not matched by wildcards at level 0). */
+const NUL = String.fromCharCode(0);
+
+/** Longest topic name or filter MQTT 3.1.1 allows (UTF-8 bytes, §1.5.3); we bound UTF-16 units. */
+export const MAX_MQTT_TOPIC_LENGTH = 65535;
+
+/** A valid MQTT 3.1.1 topic name (§4.7.3): non-empty, no wildcards, no U+0000. */
+export function isTopicName(topic: string): boolean {
+  return topic.length > 0 && topic.length <= MAX_MQTT_TOPIC_LENGTH && !/[+#]/.test(topic) && !topic.includes(NUL);
+}
+
+/**
+ * A valid MQTT 3.1.1 topic filter (§4.7.1, §4.7.3): non-empty, no U+0000,
+ * `+` only as a whole level, `#` only as the whole last level.
+ */
+export function isTopicFilter(filter: string): boolean {
+  if (filter.length === 0 || filter.length > MAX_MQTT_TOPIC_LENGTH || filter.includes(NUL)) return false;
+  const levels = filter.split('/');
+  for (let i = 0; i < levels.length; i++) {
+    const level = levels[i] ?? '';
+    if (level === '#') {
+      if (i !== levels.length - 1) return false;
+    } else if (level !== '+' && /[+#]/.test(level)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+/**
+ * MQTT 3.1.1 topic-filter match (§4.7): `+` matches exactly one level (which
+ * may be empty), `#` the parent level and any number of child levels, and
+ * topics starting with `$` are not matched by a filter starting with a wildcard
+ * (§4.7.2). Throws MisuseError for an invalid filter or topic name.
+ */
 export function topicMatches(filter: string, topic: string): boolean {
+  if (!isTopicFilter(filter)) throw new MisuseError('filter', `${JSON.stringify(filter)} is not a valid MQTT topic filter`);
+  if (!isTopicName(topic)) throw new MisuseError('topic', `${JSON.stringify(topic)} is not a valid MQTT topic name`);
   const f = filter.split('/');
   const t = topic.split('/');
   if (topic.startsWith('$') && (f[0] === '+' || f[0] === '#')) return false;

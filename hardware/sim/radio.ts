@@ -1,0 +1,233 @@
+/**
+ * A simulated BLE radio (implements the Radio port of actors/ports.ts). It
+ * owns advertising timing and scan state; the medium it is attached to
+ * (SimAir in one process, BusAir over the bus) decides who hears what.
+ *
+ * Advertising follows the BLE link layer: one advertising event per
+ * `intervalMs` plus advDelay, a pseudo-random 0–10 ms added to every event
+ * (Core spec, Link Layer "Advertising interval") so that advertisers drift apart instead
+ * of colliding forever. Events are scheduled on the injected Scheduler at
+ * absolute deadlines; the payload set is sent round-robin, one per event.
+ */
+import type { FrameListener, RadioCapabilities, ReceivedFrame, Radio, Rng, Scheduler, TimerHandle } from '../../actors/ports.ts';
+import { MisuseError } from '../../protocol/errors.ts';
+
+/**
+ * Service data in one legacy advertisement: 31 bytes of AD data − 3 (flags AD)
+ * − 4 (length, type 0x16, 16-bit service UUID).
+ */
+export const LEGACY_ADVERTISEMENT_PAYLOAD = 24;
+/**
+ * Service data in one extended advertisement PDU (BLE 5 AUX_ADV_IND carries
+ * up to 254 bytes of AD data; − 4 for the service-data header). Chained PDUs
+ * could carry more; we model a single PDU.
+ */
+export const EXTENDED_ADVERTISEMENT_PAYLOAD = 250;
+/** BLE minimum advertising interval (legacy and extended), ms. */
+export const MIN_ADVERTISING_INTERVAL_MS = 20;
+/** BLE 5 maximum advertising interval (0xFFFFFF × 0.625 ms), ms. */
+export const MAX_ADVERTISING_INTERVAL_MS = 10_485_759.375;
+/** advDelay is drawn uniformly from 0..MAX_ADV_DELAY_MS (integer ms keeps simulated time integral). */
+export const MAX_ADV_DELAY_MS = 10;
+/** More payloads than a fragment count can index is a caller bug (framing uses one byte). */
+export const MAX_PAYLOADS_PER_SET = 256;
+
+export interface SimRadioOptions {
+  /** Allow BLE 5 extended advertising (raises the default payload limit). Default false. */
+  readonly extendedAdvertising?: boolean;
+  /** Override the payload limit, bytes. Default 24 (legacy) or 250 (extended). */
+  readonly maxAdvertisementPayload?: number;
+}
+
+/** What a SimRadio needs from the medium it is attached to. */
+export interface RadioHost {
+  readonly scheduler: Scheduler;
+  readonly rng: Rng;
+  /** One advertising event of `radio` carrying `payload` (the radio's own copy: do not retain or mutate). */
+  transmit(radio: SimRadio, payload: Uint8Array): void;
+  /** The radio started or stopped scanning; resolves once the medium routes frames accordingly. */
+  scanChanged(radio: SimRadio): Promise<void>;
+  /** The radio closed: forget it. */
+  detach(radio: SimRadio): Promise<void>;
+}
+
+interface AdvertisingSet {
+  readonly payloads: readonly Uint8Array[];
+  readonly intervalMs: number;
+  next: number;
+  timer: TimerHandle;
+}
+
+/**
+ * A non-resolvable private address (the kind GAEN requires): 6 random bytes
+ * with the two most significant bits 00, neither all zeros nor all ones in
+ * the random part. Formatted like BlueZ: `AA:BB:CC:DD:EE:FF`.
+ */
+export function randomPrivateAddress(rng: Rng): string {
+  for (;;) {
+    const b = rng.bytes(6);
+    b[0] = (b[0] ?? 0) & 0x3f;
+    const zeros = b.every((x) => x === 0);
+    const ones = (b[0] ?? 0) === 0x3f && b.subarray(1).every((x) => x === 0xff);
+    if (zeros || ones) continue;
+    return Array.from(b, (x) => x.toString(16).padStart(2, '0').toUpperCase()).join(':');
+  }
+}
+
+function fail(err: unknown): Promise<never> {
+  return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+}
+
+export class SimRadio implements Radio {
+  readonly capabilities: RadioCapabilities;
+  private currentAddress: string;
+  private adv: AdvertisingSet | undefined;
+  private listener: FrameListener | undefined;
+  private closed = false;
+
+  constructor(
+    readonly id: string,
+    /** Attach order within the medium: receivers are visited in this order. */
+    readonly seq: number,
+    private readonly host: RadioHost,
+    options: SimRadioOptions = {},
+  ) {
+    const extended = options.extendedAdvertising ?? false;
+    const max = options.maxAdvertisementPayload ?? (extended ? EXTENDED_ADVERTISEMENT_PAYLOAD : LEGACY_ADVERTISEMENT_PAYLOAD);
+    if (!Number.isSafeInteger(max) || max < 1) throw new MisuseError('maxAdvertisementPayload', 'must be a positive integer');
+    this.capabilities = Object.freeze({ maxAdvertisementPayload: max, extendedAdvertising: extended });
+    this.currentAddress = randomPrivateAddress(host.rng);
+  }
+
+  /** Current link-layer address, as receivers see it in ReceivedFrame.address. */
+  get address(): string {
+    return this.currentAddress;
+  }
+
+  /**
+   * Switch to a fresh random address (effective from the next advertising
+   * event). Protocols that rotate identifiers call this together with
+   * advertise(newPayloads) so the address cannot link old and new ids.
+   */
+  rotateAddress(): string {
+    this.ensureOpen();
+    this.currentAddress = randomPrivateAddress(this.host.rng);
+    return this.currentAddress;
+  }
+
+  get scanning(): boolean {
+    return this.listener !== undefined;
+  }
+
+  get advertising(): boolean {
+    return this.adv !== undefined;
+  }
+
+  advertise(payloads: readonly Uint8Array[], intervalMs: number): Promise<void> {
+    try {
+      this.ensureOpen();
+      const copies = this.validate(payloads, intervalMs);
+      this.cancelAdvertising();
+      const scheduler = this.host.scheduler;
+      const set: AdvertisingSet = { payloads: copies, intervalMs, next: 0, timer: { deadline: 0 } };
+      set.timer = scheduler.at(scheduler.now() + this.advDelay(), () => this.event(set));
+      this.adv = set;
+      return Promise.resolve();
+    } catch (err) {
+      return fail(err);
+    }
+  }
+
+  stopAdvertising(): Promise<void> {
+    try {
+      this.ensureOpen();
+      this.cancelAdvertising();
+      return Promise.resolve();
+    } catch (err) {
+      return fail(err);
+    }
+  }
+
+  startScan(listener: FrameListener): Promise<void> {
+    try {
+      this.ensureOpen();
+      if (typeof listener !== 'function') throw new MisuseError('listener', 'must be a function');
+      const wasScanning = this.scanning;
+      this.listener = listener;
+      // Replacing the listener changes nothing for the medium.
+      return wasScanning ? Promise.resolve() : this.host.scanChanged(this);
+    } catch (err) {
+      return fail(err);
+    }
+  }
+
+  stopScan(): Promise<void> {
+    try {
+      this.ensureOpen();
+      if (!this.scanning) return Promise.resolve();
+      this.listener = undefined;
+      return this.host.scanChanged(this);
+    } catch (err) {
+      return fail(err);
+    }
+  }
+
+  close(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    this.closed = true;
+    this.cancelAdvertising();
+    this.listener = undefined;
+    return this.host.detach(this);
+  }
+
+  /**
+   * Medium → radio: hand a received frame to the current listener (dropped
+   * when not scanning, e.g. scan stopped while a bus message was in flight).
+   */
+  deliver(frame: ReceivedFrame): void {
+    this.listener?.(frame);
+  }
+
+  private event(set: AdvertisingSet): void {
+    if (this.adv !== set) return; // replaced or stopped since this event was scheduled
+    const payload = set.payloads[set.next];
+    set.next = (set.next + 1) % set.payloads.length;
+    const scheduler = this.host.scheduler;
+    // Next event is relative to this one's nominal deadline (no drift from
+    // late timers), but never in the past (no burst after a stalled process).
+    const next = Math.max(set.timer.deadline + set.intervalMs + this.advDelay(), scheduler.now());
+    set.timer = scheduler.at(next, () => this.event(set));
+    if (payload !== undefined) this.host.transmit(this, payload);
+  }
+
+  private advDelay(): number {
+    return this.host.rng.int(MAX_ADV_DELAY_MS + 1);
+  }
+
+  private cancelAdvertising(): void {
+    if (this.adv === undefined) return;
+    this.host.scheduler.cancel(this.adv.timer);
+    this.adv = undefined;
+  }
+
+  private validate(payloads: readonly Uint8Array[], intervalMs: number): Uint8Array[] {
+    if (!Array.isArray(payloads) || payloads.length === 0) throw new MisuseError('payloads', 'must be a non-empty array');
+    if (payloads.length > MAX_PAYLOADS_PER_SET) {
+      throw new MisuseError('payloads', `${payloads.length} payloads, over ${MAX_PAYLOADS_PER_SET}`);
+    }
+    const max = this.capabilities.maxAdvertisementPayload;
+    const copies = payloads.map((p, i) => {
+      if (!(p instanceof Uint8Array) || p.length === 0) throw new MisuseError('payloads', `[${i}] must be a non-empty Uint8Array`);
+      if (p.length > max) throw new MisuseError('payloads', `[${i}] is ${p.length} bytes, over maxAdvertisementPayload ${max}`);
+      return p.slice(); // the caller may reuse its buffers; the air must not change
+    });
+    if (!Number.isFinite(intervalMs) || intervalMs < MIN_ADVERTISING_INTERVAL_MS || intervalMs > MAX_ADVERTISING_INTERVAL_MS) {
+      throw new MisuseError('intervalMs', `must be in [${MIN_ADVERTISING_INTERVAL_MS}, ${MAX_ADVERTISING_INTERVAL_MS}] ms (BLE limits)`);
+    }
+    return copies;
+  }
+
+  private ensureOpen(): void {
+    if (this.closed) throw new MisuseError('radio', `${this.id} is closed`);
+  }
+}

@@ -1,0 +1,398 @@
+/**
+ * In-process Bus with MQTT 3.1.1 semantics (contract: test/contract/bus.contract.ts).
+ * A `MemoryHub` plays the broker; `hub.connect(clientId)` returns one `MemoryBus`
+ * per "connection".
+ * - `+`/`#` wildcards; `$`-topics are not matched by a leading wildcard.
+ * - Retained: a retained publish with an empty payload clears the topic (and,
+ *   as in MQTT, still reaches current subscribers); each subscribe() gets the
+ *   matching retained messages first and resolves once they were handed out.
+ * - Delivery is asynchronous, in hub-wide publish order: one FIFO queue drained
+ *   from a microtask, yielding to the event loop every DRAIN_BUDGET deliveries.
+ *   A message's subscribers are fixed at publish (as a broker fixes them when
+ *   it processes the PUBLISH); a handler unsubscribed since is skipped.
+ * - A handler that throws is reported (onError / logger); delivery goes on.
+ * - idle() resolves once the hub queue is empty and no handler is running:
+ *   every message published so far, by any client, has been handed out.
+ * Handlers share one copy of the bytes (made at publish): they must not mutate it.
+ *
+ * Also home of the helpers shared with services/bus/mqtt.ts (topic validation,
+ * filter index, error reporting, payload bags).
+ */
+import type { Bus, BusHandler, Logger, PublishOptions, Qos, Subscription } from '../../actors/ports.ts';
+import { MisuseError } from '../../protocol/errors.ts';
+
+/** MQTT's limit on a topic's UTF-8 length. */
+const MAX_TOPIC_BYTES = 65_535;
+
+function checkLength(value: string, field: string): void {
+  if (value.length === 0 || value.includes('\u0000')) throw new MisuseError(field, 'must be non-empty without NUL');
+  if (Buffer.byteLength(value) > MAX_TOPIC_BYTES) throw new MisuseError(field, 'longer than 65535 bytes');
+}
+
+/** Throws MisuseError unless `topic` is a valid MQTT topic name (no wildcards). */
+export function validateTopic(topic: string, field = 'topic'): void {
+  checkLength(topic, field);
+  if (isWildcardFilter(topic)) throw new MisuseError(field, `${JSON.stringify(topic)} must not contain wildcards`);
+}
+
+/** Throws MisuseError unless `filter` is a valid MQTT topic filter. */
+export function validateFilter(filter: string, field = 'filter'): void {
+  checkLength(filter, field);
+  const levels = filter.split('/');
+  const bad = levels.findIndex((l, i) => (l.includes('#') && (l !== '#' || i !== levels.length - 1)) || (l.includes('+') && l !== '+'));
+  if (bad >= 0) throw new MisuseError(field, `${JSON.stringify(filter)}: '+' must be a whole level, '#' a whole last level`);
+}
+
+export function isWildcardFilter(filter: string): boolean {
+  return filter.includes('+') || filter.includes('#');
+}
+
+/**
+ * Match a pre-split filter against a topic without allocating (same result
+ * as protocol/wire/topics.ts `topicMatches`; test/bus/memory.test.ts checks
+ * the two agree).
+ */
+export function matchesSplit(parts: readonly string[], topic: string): boolean {
+  const first = parts[0];
+  if ((first === '+' || first === '#') && topic.charCodeAt(0) === 36 /* $ */) return false;
+  let pos = 0;
+  for (let i = 0; i < parts.length; i++) {
+    const part = parts[i] as string;
+    if (part === '#') return true;
+    if (pos > topic.length) return false;
+    let end = topic.indexOf('/', pos);
+    if (end < 0) end = topic.length;
+    if (part !== '+' && (end - pos !== part.length || !topic.startsWith(part, pos))) return false;
+    pos = end + 1;
+  }
+  return pos === topic.length + 1;
+}
+
+interface WildcardSlot<V> { readonly parts: readonly string[]; value: V }
+
+/** Filters → values, matched against topics: exact filters by one Map lookup, wildcards by a scan of pre-split filters. */
+export class FilterIndex<V> {
+  private readonly exact = new Map<string, V>();
+  private readonly wildByFilter = new Map<string, WildcardSlot<V>>();
+  /** Rebuilt on change (rare) so a scan never sees a half-updated list. */
+  private wild: readonly WildcardSlot<V>[] = [];
+
+  get(filter: string): V | undefined {
+    return this.exact.get(filter) ?? this.wildByFilter.get(filter)?.value;
+  }
+
+  set(filter: string, value: V): void {
+    const slot = this.wildByFilter.get(filter);
+    if (!isWildcardFilter(filter)) this.exact.set(filter, value);
+    else if (slot !== undefined) slot.value = value;
+    else {
+      this.wildByFilter.set(filter, { parts: filter.split('/'), value });
+      this.wild = [...this.wildByFilter.values()];
+    }
+  }
+
+  delete(filter: string): void {
+    if (this.exact.delete(filter)) return;
+    if (this.wildByFilter.delete(filter)) this.wild = [...this.wildByFilter.values()];
+  }
+
+  clear(): void {
+    this.exact.clear();
+    this.wildByFilter.clear();
+    this.wild = [];
+  }
+
+  values(): V[] {
+    return [...this.exact.values(), ...this.wild.map((slot) => slot.value)];
+  }
+
+  /** Append the values whose filter matches `topic` to `out`. */
+  collect(topic: string, out: V[]): void {
+    const hit = this.exact.get(topic);
+    if (hit !== undefined) out.push(hit);
+    const wild = this.wild;
+    for (let i = 0; i < wild.length; i++) {
+      const slot = wild[i] as WildcardSlot<V>;
+      if (matchesSplit(slot.parts, topic)) out.push(slot.value);
+    }
+  }
+
+  /** Whether some value whose filter matches `topic` satisfies `pred`. */
+  some(topic: string, pred: (value: V) => boolean): boolean {
+    const hit = this.exact.get(topic);
+    if (hit !== undefined && pred(hit)) return true;
+    for (const slot of this.wild) if (matchesSplit(slot.parts, topic) && pred(slot.value)) return true;
+    return false;
+  }
+}
+
+export interface HandlerErrorContext { readonly clientId: string; readonly topic: string }
+
+/** Called when a subscriber's handler throws; delivery to others goes on. */
+export type ErrorReporter = (error: unknown, context: HandlerErrorContext) => void;
+
+export function errorReporter(onError: ErrorReporter | undefined, logger: Logger | undefined): ErrorReporter {
+  if (onError !== undefined) return onError;
+  if (logger !== undefined) return (error, context) => logger.error('bus handler threw', { ...context, error: describeError(error) });
+  return (error, context) => console.error(`bus handler threw (client ${context.clientId}, topic ${context.topic}):`, error);
+}
+
+/** Report without letting a failing reporter break delivery. */
+export function safeReport(report: ErrorReporter, error: unknown, context: HandlerErrorContext): void {
+  try {
+    report(error, context);
+  } catch {
+    // a failing reporter must not break delivery
+  }
+}
+
+export function describeError(error: unknown): string {
+  return error instanceof Error ? (error.stack ?? error.message) : String(error);
+}
+
+/** A multiset of payloads per topic, compared by bytes. */
+export class TopicBag {
+  private readonly map = new Map<string, Buffer[]>();
+  size = 0;
+
+  add(topic: string, payload: Buffer, times: number): void {
+    const list = this.map.get(topic) ?? [];
+    if (list.length === 0) this.map.set(topic, list);
+    for (let i = 0; i < times; i++) list.push(payload);
+    this.size += times;
+  }
+
+  /** Remove one payload equal to `payload`; false when there is none. */
+  take(topic: string, payload: Buffer): boolean {
+    const list = this.map.get(topic);
+    const i = list === undefined ? -1 : list.findIndex((p) => payload.equals(p));
+    if (list === undefined || i < 0) return false;
+    if (list.length === 1) this.map.delete(topic);
+    else list.splice(i, 1);
+    this.size--;
+    return true;
+  }
+
+  /** Keep only the topics for which `keep` holds (no argument: clear). */
+  prune(keep: (topic: string) => boolean = () => false): void {
+    for (const [topic, list] of this.map) {
+      if (keep(topic)) continue;
+      this.map.delete(topic);
+      this.size -= list.length;
+    }
+  }
+}
+
+/** Call and empty a list of waiters. */
+export function wake(waiters: (() => void)[]): void {
+  for (const resolve of waiters.splice(0)) resolve();
+}
+
+/** A fresh copy (Buffer#slice would return a view). */
+function copyBytes(bytes: Uint8Array): Uint8Array {
+  return Uint8Array.prototype.slice.call(bytes);
+}
+
+export function checkQos(qos: number): Qos {
+  if (qos !== 0 && qos !== 1) throw new MisuseError('options.qos', `must be 0 or 1, got ${String(qos)}`);
+  return qos;
+}
+
+/** Deliveries handed out per microtask before yielding to the event loop. */
+const DRAIN_BUDGET = 10_000;
+
+interface MemorySub { readonly bus: MemoryBus; readonly handler: BusHandler; active: boolean }
+
+type QueueItem =
+  | { readonly topic: string; readonly payload: Uint8Array; readonly targets: readonly MemorySub[] }
+  | { readonly run: () => void };
+
+export interface MemoryHubOptions {
+  /** Default reporter for handler exceptions (per-connection `onError` wins). */
+  readonly onError?: ErrorReporter;
+  readonly logger?: Logger;
+}
+
+export interface MemoryConnectOptions {
+  readonly onError?: ErrorReporter;
+  /** Published (like an MQTT last will) by `hub.disconnectUnexpectedly(clientId)`, not by close(). */
+  readonly will?: { readonly topic: string; readonly payload: Uint8Array; readonly retain?: boolean };
+}
+
+/** The in-memory "broker": shared subscriptions, retained store and delivery queue. */
+export class MemoryHub {
+  private readonly index = new FilterIndex<readonly MemorySub[]>();
+  private readonly retained = new Map<string, Uint8Array>();
+  private readonly clients = new Map<string, MemoryBus>();
+  private queue: (QueueItem | undefined)[] = [];
+  private head = 0;
+  private scheduled = false;
+  private draining = false;
+  private readonly idleWaiters: (() => void)[] = [];
+  readonly report: ErrorReporter;
+
+  constructor(options: MemoryHubOptions = {}) {
+    this.report = errorReporter(options.onError, options.logger);
+  }
+
+  /** A new connection. Throws MisuseError if `clientId` is already connected. */
+  connect(clientId: string, options: MemoryConnectOptions = {}): MemoryBus {
+    if (this.clients.has(clientId)) throw new MisuseError('clientId', `${JSON.stringify(clientId)} is already connected`);
+    const bus = new MemoryBus(this, clientId, options.onError ?? this.report, options.will);
+    this.clients.set(clientId, bus);
+    return bus;
+  }
+
+  /** Simulate a crash of `clientId`: its will is published, then it is closed. */
+  async disconnectUnexpectedly(clientId: string): Promise<void> {
+    const bus = this.clients.get(clientId);
+    if (bus === undefined) return;
+    const will = bus.will;
+    await bus.close();
+    if (will !== undefined) this.publish(will.topic, copyBytes(will.payload), will.retain === true);
+  }
+
+  /** Resolves when every message published so far has been handed to its handlers. */
+  idle(): Promise<void> {
+    if (!this.draining && this.head === this.queue.length) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** @internal */
+  publish(topic: string, payload: Uint8Array, retain: boolean): void {
+    if (retain) {
+      if (payload.length === 0) this.retained.delete(topic);
+      else this.retained.set(topic, payload);
+    }
+    const matched: (readonly MemorySub[])[] = [];
+    this.index.collect(topic, matched);
+    if (matched.length === 0) return;
+    const targets = matched.length === 1 ? (matched[0] as readonly MemorySub[]) : matched.flat();
+    this.enqueue({ topic, payload, targets });
+  }
+
+  /** @internal Register `sub`; resolves after its retained messages were handed out. */
+  subscribe(filter: string, sub: MemorySub): Promise<void> {
+    this.index.set(filter, [...(this.index.get(filter) ?? []), sub]);
+    const parts = filter.split('/');
+    for (const [topic, payload] of this.retained) {
+      if (matchesSplit(parts, topic)) this.enqueue({ topic, payload, targets: [sub] });
+    }
+    return new Promise((resolve) => this.enqueue({ run: resolve }));
+  }
+
+  /** @internal */
+  unsubscribe(filter: string, sub: MemorySub): void {
+    sub.active = false;
+    const rest = (this.index.get(filter) ?? []).filter((s) => s !== sub);
+    if (rest.length === 0) this.index.delete(filter);
+    else this.index.set(filter, rest);
+  }
+
+  /** @internal A closing connection's subscriptions. */
+  forget(bus: MemoryBus, subs: ReadonlyMap<MemorySub, string>): void {
+    for (const [sub, filter] of subs) this.unsubscribe(filter, sub);
+    if (this.clients.get(bus.clientId) === bus) this.clients.delete(bus.clientId);
+  }
+
+  private enqueue(item: QueueItem): void {
+    this.queue.push(item);
+    if (!this.scheduled && !this.draining) {
+      this.scheduled = true;
+      queueMicrotask(this.drain);
+    }
+  }
+
+  private readonly drain = (): void => {
+    this.scheduled = false;
+    this.draining = true;
+    for (let budget = DRAIN_BUDGET; this.head < this.queue.length; budget--) {
+      if (budget === 0) {
+        this.draining = false;
+        this.scheduled = true;
+        setImmediate(this.drain);
+        return;
+      }
+      const item = this.queue[this.head] as QueueItem;
+      this.queue[this.head++] = undefined;
+      if ('run' in item) item.run();
+      else this.deliver(item.topic, item.payload, item.targets);
+    }
+    this.queue = [];
+    this.head = 0;
+    this.draining = false;
+    wake(this.idleWaiters);
+  };
+
+  private deliver(topic: string, payload: Uint8Array, targets: readonly MemorySub[]): void {
+    for (let i = 0; i < targets.length; i++) {
+      const sub = targets[i] as MemorySub;
+      if (!sub.active) continue;
+      try {
+        sub.handler(topic, payload);
+      } catch (error) {
+        sub.bus.handlerFailed(error, topic);
+      }
+    }
+  }
+}
+
+/** One connection to a MemoryHub. */
+export class MemoryBus implements Bus {
+  private readonly subs = new Map<MemorySub, string>();
+  private closed = false;
+  /** Handler exceptions caught so far (read-only). */
+  handlerErrors = 0;
+
+  /** @internal use `hub.connect()` */
+  constructor(
+    private readonly hub: MemoryHub,
+    readonly clientId: string,
+    private readonly report: ErrorReporter,
+    readonly will: MemoryConnectOptions['will'],
+  ) {}
+
+  /** Resolves as soon as the hub accepted the message (for QoS 0 and 1 alike). */
+  publish(topic: string, payload: Uint8Array, options: PublishOptions = {}): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.closed) throw new MisuseError('bus', `publish on closed bus ${this.clientId}`);
+      validateTopic(topic);
+      checkQos(options.qos ?? 0);
+      resolve(this.hub.publish(topic, copyBytes(payload), options.retain === true)); // throws reject the promise
+    });
+  }
+
+  /** Resolves once the matching retained messages have been handed to `handler`. */
+  async subscribe(filter: string, handler: BusHandler, options: { readonly qos?: Qos } = {}): Promise<Subscription> {
+    if (this.closed) throw new MisuseError('bus', `subscribe on closed bus ${this.clientId}`);
+    validateFilter(filter);
+    checkQos(options.qos ?? 0);
+    const sub: MemorySub = { bus: this, handler, active: true };
+    this.subs.set(sub, filter);
+    await this.hub.subscribe(filter, sub);
+    return {
+      unsubscribe: () => {
+        if (this.subs.delete(sub)) this.hub.unsubscribe(filter, sub);
+        return Promise.resolve();
+      },
+    };
+  }
+
+  /** Resolves when the whole hub is idle (a superset of this connection's messages). */
+  idle(): Promise<void> {
+    return this.hub.idle();
+  }
+
+  close(): Promise<void> {
+    if (!this.closed) this.hub.forget(this, this.subs);
+    this.closed = true;
+    this.subs.clear();
+    return Promise.resolve();
+  }
+
+  /** @internal */
+  handlerFailed(error: unknown, topic: string): void {
+    this.handlerErrors++;
+    safeReport(this.report, error, { clientId: this.clientId, topic });
+  }
+}

@@ -1,0 +1,286 @@
+/**
+ * The actor host: runs any number of actors in one process and interprets
+ * the effects they emit (actors/effects.ts) with real adapters — Bus,
+ * Scheduler, Radio, Store, Logger. It is the only place where a machine's
+ * decisions touch the world.
+ *
+ * - Inbox: each actor is subscribed to `tc/v1/<role>/<id>/inbox`; envelopes
+ *   and bodies are decoded and checked before the machine sees
+ *   `msg.<type>`; rejections are counted and logged, never thrown.
+ * - Timers: `timer.set` arms the scheduler; deadlines also live in the
+ *   machine context, so `restore` re-arms them from a persisted snapshot.
+ * - Persistence: `persist` writes every actor's snapshot to the Store;
+ *   `spawn` restores from it when present and sends `host.resume`.
+ */
+import { createActor, type AnyActorRef, type AnyStateMachine } from 'xstate';
+import type { Effect, TimedContext } from '../../actors/effects.ts';
+import type { Bus, Logger, Radio, Scheduler, Store, Subscription, TimerHandle } from '../../actors/ports.ts';
+import { MisuseError } from '../../protocol/errors.ts';
+import { decodeEnvelope, encodeEnvelope, ENVELOPE_VERSION } from '../../protocol/wire/envelope.ts';
+import type { MessageRegistry } from '../../protocol/wire/messages.ts';
+import { actorAddress, inboxTopic, type Role } from '../../protocol/wire/topics.ts';
+import { decodeSnapshot, encodeSnapshot, snapshotKey } from './snapshots.ts';
+import { WorkTracker } from './work.ts';
+
+export interface ActorSpec {
+  readonly role: Role;
+  readonly id: string;
+  readonly machine: AnyStateMachine;
+  readonly input?: unknown;
+}
+
+export interface HostOptions {
+  readonly scheduler: Scheduler;
+  readonly bus: Bus;
+  readonly messages: MessageRegistry;
+  readonly logger: Logger;
+  /** Where snapshots are persisted; without it `persist` is a no-op. */
+  readonly store?: Store;
+  /** Radio for an actor that uses one (created lazily on first radio effect). */
+  readonly radioFor?: (spec: ActorSpec) => Radio;
+}
+
+export interface HostStats {
+  received: number;
+  rejectedEnvelopes: number;
+  rejectedBodies: number;
+  sent: number;
+  actorErrors: number;
+  effectErrors: number;
+  readonly rejections: Record<string, number>;
+}
+
+interface Running {
+  readonly spec: ActorSpec;
+  readonly address: string;
+  readonly actor: AnyActorRef;
+  readonly timers: Map<string, TimerHandle>;
+  readonly subscriptions: Subscription[];
+  radio: Radio | undefined;
+  sendCount: number;
+  failed: boolean;
+}
+
+export class Host {
+  readonly stats: HostStats = {
+    received: 0,
+    rejectedEnvelopes: 0,
+    rejectedBodies: 0,
+    sent: 0,
+    actorErrors: 0,
+    effectErrors: 0,
+    rejections: {},
+  };
+  private readonly actors = new Map<string, Running>();
+  private readonly work = new WorkTracker();
+  private stopped = false;
+
+  constructor(private readonly options: HostOptions) {}
+
+  /** Resolves when no effect is still being carried out (for the virtual scheduler). */
+  idle(): Promise<void> {
+    return this.work.idle();
+  }
+
+  /** Start an actor, restoring its persisted snapshot when the store has one. */
+  async spawn(spec: ActorSpec): Promise<void> {
+    if (this.stopped) throw new MisuseError('spawn', 'the host is stopped');
+    const key = `${spec.role}/${spec.id}`;
+    if (this.actors.has(key)) throw new MisuseError('spec.id', `${key} is already running`);
+    const address = actorAddress(spec.role, spec.id);
+    const stored = await this.options.store?.get(snapshotKey(address));
+    const snapshot = stored === undefined ? undefined : decodeSnapshot(stored);
+    const actor = createActor(spec.machine, {
+      id: address,
+      input: spec.input,
+      ...(snapshot !== undefined ? { snapshot } : {}),
+    });
+    const running: Running = { spec, address, actor, timers: new Map(), subscriptions: [], radio: undefined, sendCount: 0, failed: false };
+    this.actors.set(key, running);
+    actor.on('*', (effect: Effect) => this.interpret(running, effect));
+    actor.subscribe({
+      error: (err: unknown) => {
+        running.failed = true;
+        this.stats.actorErrors++;
+        this.options.logger.error('actor failed', { actor: address, error: String(err) });
+      },
+    });
+    running.subscriptions.push(
+      await this.options.bus.subscribe(inboxTopic(spec.role, spec.id), (_t, payload) => this.deliver(running, payload), { qos: 1 }),
+    );
+    actor.start();
+    const at = this.options.scheduler.now();
+    if (snapshot === undefined) {
+      this.send(running, { type: 'host.start', at });
+    } else {
+      this.rearmTimers(running);
+      this.send(running, { type: 'host.resume', at });
+    }
+  }
+
+  /** The running actor's current snapshot (e.g. to read a collector's tallies). */
+  snapshotOf(role: Role, id: string): ReturnType<AnyActorRef['getSnapshot']> {
+    const running = this.actors.get(`${role}/${id}`);
+    if (running === undefined) throw new MisuseError('id', `${role}/${id} is not running`);
+    return running.actor.getSnapshot() as ReturnType<AnyActorRef['getSnapshot']>;
+  }
+
+  /** Send an event to one actor (operator commands, tests). */
+  sendTo(role: Role, id: string, event: { type: string; [k: string]: unknown }): void {
+    const running = this.actors.get(`${role}/${id}`);
+    if (running === undefined) throw new MisuseError('id', `${role}/${id} is not running`);
+    this.send(running, event);
+  }
+
+  /** Write every actor's snapshot to the store (durable when the store says so). */
+  async persist(): Promise<void> {
+    const store = this.options.store;
+    if (store === undefined) return;
+    for (const running of this.actors.values()) {
+      await store.put(snapshotKey(running.address), encodeSnapshot(running.actor.getPersistedSnapshot()));
+    }
+  }
+
+  /**
+   * Stop every actor: `host.stop`, persist, cancel timers, release radios and
+   * subscriptions. Final snapshots stay readable through `snapshotOf`. Idempotent.
+   */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    const at = this.options.scheduler.now();
+    for (const running of this.actors.values()) this.send(running, { type: 'host.stop', at });
+    await this.work.idle();
+    await this.persist();
+    for (const running of this.actors.values()) {
+      for (const handle of running.timers.values()) this.options.scheduler.cancel(handle);
+      running.timers.clear();
+      running.actor.stop();
+      for (const sub of running.subscriptions) await sub.unsubscribe();
+      await running.radio?.close();
+    }
+  }
+
+  private send(running: Running, event: { type: string; [k: string]: unknown }): void {
+    if (running.failed) return;
+    running.actor.send(event);
+  }
+
+  private deliver(running: Running, payload: Uint8Array): void {
+    this.stats.received++;
+    const envelope = decodeEnvelope(payload);
+    if (!envelope.ok) {
+      this.stats.rejectedEnvelopes++;
+      this.countRejection(`envelope.${envelope.reason}`);
+      this.options.logger.debug('rejected envelope', { actor: running.address, reason: envelope.reason, detail: envelope.detail });
+      return;
+    }
+    const body = this.options.messages.decodeBody(envelope.value.type, envelope.value.body);
+    if (!body.ok) {
+      this.stats.rejectedBodies++;
+      this.countRejection(`${body.codec}.${body.reason}`);
+      this.options.logger.debug('rejected body', { actor: running.address, type: envelope.value.type, reason: body.reason });
+      return;
+    }
+    this.send(running, { type: `msg.${envelope.value.type}`, at: this.options.scheduler.now(), envelope: envelope.value, body: body.value });
+  }
+
+  private countRejection(reason: string): void {
+    this.stats.rejections[reason] = (this.stats.rejections[reason] ?? 0) + 1;
+  }
+
+  private rearmTimers(running: Running): void {
+    const context = (running.actor.getSnapshot() as { context?: Partial<TimedContext> }).context;
+    for (const [name, deadline] of Object.entries(context?.timers ?? {})) this.armTimer(running, name, deadline);
+  }
+
+  private armTimer(running: Running, name: string, deadline: number): void {
+    const previous = running.timers.get(name);
+    if (previous !== undefined) this.options.scheduler.cancel(previous);
+    const handle = this.options.scheduler.at(deadline, () => {
+      running.timers.delete(name);
+      this.send(running, { type: `timer.${name}`, at: this.options.scheduler.now() });
+    });
+    running.timers.set(name, handle);
+  }
+
+  private radio(running: Running): Radio {
+    if (running.radio === undefined) {
+      const factory = this.options.radioFor;
+      if (factory === undefined) throw new MisuseError('radioFor', `${running.address} emitted a radio effect but the host has no radio`);
+      running.radio = factory(running.spec);
+    }
+    return running.radio;
+  }
+
+  /** Carry out one effect. Asynchronous work is tracked so idle() waits for it. */
+  private interpret(running: Running, effect: Effect): void {
+    try {
+      switch (effect.type) {
+        case 'timer.set':
+          return this.armTimer(running, effect.name, effect.deadline);
+        case 'timer.cancel': {
+          const handle = running.timers.get(effect.name);
+          if (handle !== undefined) this.options.scheduler.cancel(handle);
+          running.timers.delete(effect.name);
+          return;
+        }
+        case 'bus.send': {
+          const bytes = encodeEnvelope({
+            v: ENVELOPE_VERSION,
+            type: effect.msgType,
+            id: `${running.spec.id}.${this.options.scheduler.now()}.${running.sendCount++}`,
+            from: running.address,
+            at: this.options.scheduler.now(),
+            ...(effect.replyTo !== undefined ? { replyTo: effect.replyTo } : {}),
+            ...(effect.corr !== undefined ? { corr: effect.corr } : {}),
+            body: effect.body,
+          });
+          this.stats.sent++;
+          const opts = { qos: effect.qos ?? 1, retain: effect.retain ?? false } as const;
+          return this.track(running, effect, this.options.bus.publish(effect.topic, bytes, opts));
+        }
+        case 'bus.subscribe':
+          return this.track(
+            running,
+            effect,
+            this.options.bus
+              .subscribe(effect.filter, (_t, payload) => this.deliver(running, payload), { qos: 1 })
+              .then((sub) => void running.subscriptions.push(sub)),
+          );
+        case 'radio.advertise':
+          return this.track(running, effect, this.radio(running).advertise(effect.payloads, effect.intervalMs));
+        case 'radio.stopAdvertising':
+          return this.track(running, effect, this.radio(running).stopAdvertising());
+        case 'radio.scan': {
+          const radio = this.radio(running);
+          const op = effect.on
+            ? radio.startScan((frame) => this.send(running, { type: 'radio.frame', at: frame.at, frame }))
+            : radio.stopScan();
+          return this.track(running, effect, op);
+        }
+        case 'store.append': {
+          const store = this.options.store;
+          if (store === undefined) throw new MisuseError('store', `${running.address} appended but the host has no store`);
+          return this.track(running, effect, store.append(effect.stream, effect.record).then(() => undefined));
+        }
+        case 'log':
+          return this.options.logger[effect.level](effect.msg, { actor: running.address, ...effect.fields });
+      }
+    } catch (err) {
+      this.effectFailed(running, effect, err);
+    }
+  }
+
+  private track(running: Running, effect: Effect, op: Promise<unknown>): void {
+    this.work.add(op.then(
+      () => undefined,
+      (err: unknown) => this.effectFailed(running, effect, err),
+    ));
+  }
+
+  private effectFailed(running: Running, effect: Effect, err: unknown): void {
+    this.stats.effectErrors++;
+    this.options.logger.error('effect failed', { actor: running.address, effect: effect.type, error: err instanceof Error ? err.message : String(err) });
+  }
+}

@@ -1,0 +1,81 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { MisuseError } from '../../protocol/errors.ts';
+import { VirtualScheduler } from '../../services/time/virtual.ts';
+
+describe('VirtualScheduler (DESIGN.md "Time": discrete-event, deterministic)', () => {
+  it('fires timers in (deadline, insertion) order and leaves time at the end', async () => {
+    const s = new VirtualScheduler(1000);
+    const log: string[] = [];
+    s.at(3000, () => log.push(`c@${s.now()}`));
+    s.at(2000, () => log.push(`a@${s.now()}`));
+    s.at(2000, () => log.push(`b@${s.now()}`));
+    s.at(9000, () => log.push('late'));
+    const stats = await s.runUntil(5000);
+    expect(log).toEqual(['a@2000', 'b@2000', 'c@3000']);
+    expect(stats).toEqual({ fired: 3, steps: 2 });
+    expect(s.now()).toBe(5000);
+  });
+
+  it('a past deadline fires at the current time; cancelled timers never fire', async () => {
+    const s = new VirtualScheduler(10_000);
+    const log: number[] = [];
+    s.at(5, () => log.push(s.now()));
+    const h = s.at(10_500, () => log.push(-1));
+    s.cancel(h);
+    await s.runUntil(11_000);
+    expect(log).toEqual([10_000]);
+  });
+
+  it('timers set by a callback for the same instant fire in the same run', async () => {
+    const s = new VirtualScheduler(0);
+    const log: string[] = [];
+    s.at(10, () => {
+      log.push('first');
+      s.at(10, () => log.push('chained'));
+      s.at(20, () => log.push('next'));
+    });
+    await s.runUntil(100);
+    expect(log).toEqual(['first', 'chained', 'next']);
+  });
+
+  it('advances only after every quiescence check resolved', async () => {
+    const s = new VirtualScheduler(0);
+    const log: string[] = [];
+    let inFlight: Promise<void> = Promise.resolve();
+    s.addQuiescence(() => inFlight);
+    s.at(10, () => {
+      // Simulates a bus message whose handler runs later, asynchronously.
+      inFlight = new Promise((resolve) =>
+        setTimeout(() => {
+          log.push('delivered');
+          resolve();
+        }, 20),
+      );
+    });
+    s.at(11, () => log.push('next step'));
+    await s.runUntil(50);
+    expect(log).toEqual(['delivered', 'next step']);
+  });
+
+  it('same schedule ⇒ same firing order (property)', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.integer({ min: 0, max: 50 }), { maxLength: 60 }), async (deadlines) => {
+        const s = new VirtualScheduler(0);
+        const order: number[] = [];
+        deadlines.forEach((d, i) => s.at(d, () => order.push(i)));
+        await s.runUntil(100);
+        const expected = deadlines.map((d, i) => [d, i] as const).sort((x, y) => x[0] - y[0] || x[1] - y[1]).map(([, i]) => i);
+        expect(order).toEqual(expected);
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it('misuse throws MisuseError naming the field', async () => {
+    expect(() => new VirtualScheduler(-1)).toThrow(MisuseError);
+    const s = new VirtualScheduler(100);
+    expect(() => s.at(Number.NaN, () => undefined)).toThrow(/deadline/);
+    await expect(s.runUntil(50)).rejects.toThrow(/until/);
+  });
+});
