@@ -20,7 +20,7 @@ export class MessageRegistry {
 
   register<T>(codec: MessageCodec<T>): this {
     if (this.codecs.has(codec.type)) throw new MisuseError('codec.type', `${codec.type} is registered twice`);
-    this.codecs.set(codec.type, codec as MessageCodec<unknown>);
+    this.codecs.set(codec.type, codec);
     return this;
   }
 

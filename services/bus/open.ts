@@ -23,7 +23,7 @@ export interface OpenedBus {
 export async function openBus(choice: BusChoice, clientId: string, logger: Logger): Promise<OpenedBus> {
   switch (choice.kind) {
     case 'memory': {
-      const bus = await new MemoryHub().connect(clientId);
+      const bus = new MemoryHub().connect(clientId);
       return { bus, description: 'in-memory bus', close: () => bus.close() };
     }
     case 'embedded': {

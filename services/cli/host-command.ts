@@ -150,7 +150,7 @@ export function registerHost(program: Command): void {
         bus: opened.bus,
         rng: new SeededRng(seedBytes(scenario.seed)).fork(`air:${name}`),
         positions: (id) => positionOf(scenario, id),
-        onRejected: (reason) => logger.debug('rejected air message', { reason }),
+        onRejected: (rejection) => logger.debug('rejected air message', { reason: rejection.reason }),
       });
       const host = new Host({ scheduler, bus: opened.bus, messages: demoMessages(), logger, radioFor: (spec) => air.attach(spec.id) });
       for (const spec of specs) await host.spawn(spec);
@@ -162,7 +162,9 @@ export function registerHost(program: Command): void {
           await host.stop();
           await sleep(200); // let the last reports cross the broker before we print
           const actors = Object.fromEntries(specs.map((spec) => [`${spec.role}/${spec.id}`, reportOf(host, spec)]));
-          process.stdout.write(`${JSON.stringify({ host: name, actors, air: air.counters, bus: host.stats })}\n`);
+          const { rejectedBy, ...busAir } = air.busCounters;
+          const report = { host: name, actors, air: air.counters, busAir: { ...busAir, rejectedBy: Object.fromEntries(rejectedBy) }, bus: host.stats };
+          process.stdout.write(`${JSON.stringify(report)}\n`);
           scheduler.cancelAll();
           await air.close();
           await opened.close();

@@ -36,7 +36,7 @@ import {
   checkP256PrivateKey,
   isRefusedEd25519PublicKey,
   isSec1PointShape,
-} from '../../protocol/crypto/noble.ts';
+} from '../../protocol/crypto/args.ts';
 import type { CryptoSuite } from '../../protocol/crypto/suite.ts';
 
 // ------------------------------------------------------------ helpers

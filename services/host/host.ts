@@ -29,6 +29,13 @@ export interface ActorSpec {
   readonly input?: unknown;
 }
 
+/** What the host exposes of an actor's snapshot; callers cast `context` to the machine's type. */
+export interface ActorView {
+  readonly value: unknown;
+  readonly status: 'active' | 'done' | 'error' | 'stopped';
+  readonly context: unknown;
+}
+
 export interface HostOptions {
   readonly scheduler: Scheduler;
   readonly bus: Bus;
@@ -118,11 +125,11 @@ export class Host {
     }
   }
 
-  /** The running actor's current snapshot (e.g. to read a collector's tallies). */
-  snapshotOf(role: Role, id: string): ReturnType<AnyActorRef['getSnapshot']> {
+  /** An actor's current (or final) snapshot, e.g. to read a collector's tallies. */
+  snapshotOf(role: Role, id: string): ActorView {
     const running = this.actors.get(`${role}/${id}`);
-    if (running === undefined) throw new MisuseError('id', `${role}/${id} is not running`);
-    return running.actor.getSnapshot() as ReturnType<AnyActorRef['getSnapshot']>;
+    if (running === undefined) throw new MisuseError('id', `${role}/${id} was never spawned here`);
+    return running.actor.getSnapshot() as ActorView;
   }
 
   /** Send an event to one actor (operator commands, tests). */

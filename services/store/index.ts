@@ -9,7 +9,8 @@ import { MisuseError } from '../../protocol/errors.ts';
 import { MemoryStore } from './memory.ts';
 import { openSqliteStore, type SqliteStoreOptions } from './sqlite.ts';
 
-export { MemoryStore, StoreClosedError, MAX_NAME_LENGTH } from './memory.ts';
+export { MemoryStore } from './memory.ts';
+export { StoreClosedError, MAX_NAME_LENGTH } from './common.ts';
 export { SqliteStore, StoreSchemaError, openSqliteStore, MIGRATIONS, type Migration, type SqliteStoreOptions } from './sqlite.ts';
 
 export const STORE_URL_FORMS = ["'memory:'", "'sqlite:<path>'", "'sqlite::memory:'", "a path ending in .db or .sqlite"] as const;

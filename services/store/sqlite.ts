@@ -26,7 +26,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Store, StoredRecord } from '../../actors/ports.ts';
 import { MisuseError } from '../../protocol/errors.ts';
-import { StoreClosedError, checkBytes, checkName, checkReadRange, settle } from './memory.ts';
+import { StoreClosedError, checkBytes, checkName, checkReadRange, settle } from './common.ts';
 
 /** One schema step. Steps only ever get appended; user_version = steps applied. */
 export interface Migration {

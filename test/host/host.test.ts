@@ -52,10 +52,10 @@ const echoMachine = setup({
   },
 });
 
-async function rig(store = new MemoryStore()) {
+function rig(store = new MemoryStore()) {
   const hub = new MemoryHub();
-  const bus = await hub.connect('host');
-  const client = await hub.connect('client');
+  const bus = hub.connect('host');
+  const client = hub.connect('client');
   const scheduler = new VirtualScheduler(1_000_000);
   const logger = new MemoryLogger();
   const messages = new MessageRegistry().register(pingCodec).register(pongCodec);
@@ -72,7 +72,7 @@ function ping(n: number, replyTo: string): Uint8Array {
 
 describe('Host: interprets effects, decodes inbox messages, persists and restores', () => {
   it('delivers decoded messages as msg.<type> and publishes bus.send effects as envelopes', async () => {
-    const { client, host, scheduler } = await rig();
+    const { client, host, scheduler } = rig();
     await host.spawn({ role: 'collector', id: 'echo', machine: echoMachine as AnyStateMachine });
     const replies: Uint8Array[] = [];
     await client.subscribe('tc/v1/host/client/inbox', (_t, p) => replies.push(p));
@@ -86,7 +86,7 @@ describe('Host: interprets effects, decodes inbox messages, persists and restore
   });
 
   it('counts and drops hostile envelopes and bodies; unknown types are rejected explicitly', async () => {
-    const { client, host, scheduler } = await rig();
+    const { client, host, scheduler } = rig();
     await host.spawn({ role: 'collector', id: 'echo', machine: echoMachine as AnyStateMachine });
     const inbox = inboxTopic('collector', 'echo');
     await client.publish(inbox, new Uint8Array([0xde, 0xad, 0xbe, 0xef]));
@@ -99,18 +99,18 @@ describe('Host: interprets effects, decodes inbox messages, persists and restore
   });
 
   it('timer.set fires timer.<name> at the deadline in virtual time', async () => {
-    const { host, scheduler } = await rig();
+    const { host, scheduler } = rig();
     await host.spawn({ role: 'collector', id: 'echo', machine: echoMachine as AnyStateMachine });
     await scheduler.runUntil(1_000_000 + 5_500);
     expect((host.snapshotOf('collector', 'echo').context as { ticks: number }).ticks).toBe(5);
   });
 
   it('a failing effect is counted and logged, never thrown out of the host', async () => {
-    const { host, scheduler, logger, store } = await rig();
+    const { host, scheduler, logger, store } = rig();
     await host.spawn({ role: 'collector', id: 'echo', machine: echoMachine as AnyStateMachine });
     await host.persist();
     // host.resume makes the machine ask for a radio this host does not have.
-    const second = await rig(store);
+    const second = rig(store);
     await second.host.spawn({ role: 'collector', id: 'echo', machine: echoMachine as AnyStateMachine });
     expect(second.host.stats.effectErrors).toBe(1);
     expect(second.logger.entries.some((e) => e.msg === 'effect failed')).toBe(true);
@@ -122,15 +122,15 @@ describe('Host: interprets effects, decodes inbox messages, persists and restore
     const scenario = demoScenarioSchema.parse({ beaconPeriodS: 60 });
     const spec = beaconSpec(scenario, 0);
     const start = 1_000_000;
-    const build = async (store: MemoryStore) => {
-      const r = await rig(store);
+    const build = (store: MemoryStore) => {
+      const r = rig(store);
       const air = new SimAir({ scheduler: r.scheduler, rng: new SeededRng(new Uint8Array(16)), positions: () => ({ x: 0, y: 0 }) });
       const host = new Host({ scheduler: r.scheduler, bus: r.bus, messages: new MessageRegistry(), logger: r.logger, store, radioFor: (s) => air.attach(s.id) });
       r.scheduler.addQuiescence(() => host.idle());
       return { ...r, host };
     };
     const store = new MemoryStore();
-    const first = await build(store);
+    const first = build(store);
     await first.host.spawn(spec);
     await first.scheduler.runUntil(start + 150_000); // frames 1 (t=0), 2 (60 s), 3 (120 s)
     const before = first.host.snapshotOf('beacon', 'b0').context as DemoBeaconContext;
@@ -138,7 +138,7 @@ describe('Host: interprets effects, decodes inbox messages, persists and restore
     expect(before.timers['rotate']).toBe(start + 180_000);
     await first.host.persist(); // then "crash": the first host is simply abandoned
 
-    const second = await build(store);
+    const second = build(store);
     // The restored host starts later than the deadline was set for: it fires late, once, then on period.
     await second.scheduler.runUntil(start + 150_000);
     await second.host.spawn(spec);

@@ -26,7 +26,7 @@ const freshPath = (): string => join(root, `db-${process.pid}-${dbCounter++}`, '
 storeContract('MemoryStore', () => {
   const store = new MemoryStore();
   return Promise.resolve({ store, teardown: () => store.close() });
-});
+}, { durable: false });
 
 storeContract('SqliteStore (file, WAL)', async () => {
   const path = freshPath();
@@ -42,12 +42,12 @@ storeContract('SqliteStore (file, WAL)', async () => {
       for (const s of opened) await s.close();
     },
   };
-});
+}, { durable: true });
 
 storeContract('SqliteStore (:memory:)', async () => {
   const store = await openSqliteStore(':memory:');
   return { store, teardown: () => store.close() };
-});
+}, { durable: false });
 
 describe('SqliteStore specifics', () => {
   it('sets WAL, synchronous=FULL, busy_timeout and the schema version', async () => {

@@ -41,11 +41,12 @@ export function exploreModel<C, E extends EventObject = EventObject>(machine: An
     actor.on('*', (e: Effect) => effects.push(e));
     actor.start();
     for (const step of path.steps) {
-      if (step.event.type === 'xstate.init') continue;
+      const event = step.event as EventObject;
+      if (event.type === 'xstate.init') continue;
       effects = [];
-      actor.send(step.event);
+      actor.send(event);
       const snap = actor.getSnapshot() as { value: unknown; context: C };
-      options.invariant({ state: snap.value, context: snap.context, event: step.event, effects });
+      options.invariant({ state: snap.value, context: snap.context, event, effects });
       // persist → restore through the host's codec yields the same state.
       const restored = createActor(machine, { input: options.input, snapshot: decodeSnapshot(encodeSnapshot(actor.getPersistedSnapshot())) });
       restored.start();

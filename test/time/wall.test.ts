@@ -40,8 +40,8 @@ describe('wall × speed time (DESIGN.md "Time")', () => {
 
   it('hosts agree on the retained epoch; malformed epoch messages are ignored', async () => {
     const hub = new MemoryHub();
-    const a = await hub.connect('a');
-    const b = await hub.connect('b');
+    const a = hub.connect('a');
+    const b = hub.connect('b');
     const rejected: string[] = [];
     await a.publish(EPOCH_TOPIC, new Uint8Array([1, 2, 3]), { retain: false });
     await publishEpoch(a, { t0: 10, wall0: 20, speed: 3 });
