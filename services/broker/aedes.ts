@@ -44,6 +44,7 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions = {}): 
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
     socket.on('error', () => undefined); // aedes reports it; never crash on a reset
+    socket.setNoDelay(true); // MQTT packets are small: Nagle + delayed ACK would add ~40 ms per round trip
     broker.handle(socket);
   });
   try {

@@ -109,10 +109,12 @@ export async function createRpc(bus: Bus, options: RpcOptions): Promise<Rpc> {
   };
   const subscription: Subscription = await bus.subscribe(options.inbox, onReply, { qos });
 
-  const request = async (topic: string, envelope: RpcRequest, opts: { readonly timeoutMs?: number } = {}): Promise<Envelope> => {
-    if (closed) throw new MisuseError('rpc', 'closed');
+  const request = (topic: string, envelope: RpcRequest, opts: { readonly timeoutMs?: number } = {}): Promise<Envelope> => {
+    if (closed) return Promise.reject(new MisuseError('rpc', 'closed'));
     const corr = `${prefix}.${(++counter).toString(36)}`;
-    const bytes = encodeEnvelope({ ...envelope, v: ENVELOPE_VERSION, from: envelope.from ?? options.address, replyTo: options.inbox, corr });
+    const { type, id, at, body } = envelope;
+    // explicit fields, not a spread: this is the hot path of every request
+    const bytes = encodeEnvelope({ v: ENVELOPE_VERSION, type, id, from: envelope.from ?? options.address, at, replyTo: options.inbox, corr, body });
     const wait = opts.timeoutMs ?? timeoutMs;
     const reply = new Promise<Envelope>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -123,14 +125,14 @@ export async function createRpc(bus: Bus, options: RpcOptions): Promise<Rpc> {
       pending.set(corr, { resolve, reject, timer });
     });
     stats.sent++;
-    try {
-      await bus.publish(topic, bytes, { qos });
-    } catch (error) {
+    // not awaited: the reply may overtake the PUBACK; a failed publish rejects the request
+    bus.publish(topic, bytes, { qos }).catch((error: unknown) => {
       const entry = pending.get(corr);
       pending.delete(corr);
-      if (entry !== undefined) clearTimeout(entry.timer);
-      throw error;
-    }
+      if (entry === undefined) return;
+      clearTimeout(entry.timer);
+      entry.reject(error instanceof Error ? error : new Error(String(error)));
+    });
     return reply;
   };
 
@@ -156,16 +158,19 @@ export type RpcReply = Omit<Envelope, 'v' | 'replyTo' | 'corr'> & { readonly v?:
  * (publishes nothing) when the request has no usable `replyTo`/`corr` — hostile
  * input is dropped, never thrown. Default QoS 1.
  */
-export async function replyTo(bus: Bus, request: Envelope, reply: RpcReply, options: PublishOptions = { qos: 1 }): Promise<boolean> {
-  const topic = request.replyTo;
-  if (topic === undefined || request.corr === undefined) return false;
-  const bytes = encodeEnvelope({ ...reply, v: ENVELOPE_VERSION, corr: request.corr });
+export function replyTo(bus: Bus, request: Envelope, reply: RpcReply, options: PublishOptions = { qos: 1 }): Promise<boolean> {
+  const { replyTo: topic, corr } = request;
+  if (topic === undefined || corr === undefined) return Promise.resolve(false);
+  const { type, id, from, at, body } = reply;
+  const bytes = encodeEnvelope({ v: ENVELOPE_VERSION, type, id, from, at, corr, body });
   try {
     validateTopic(topic, 'replyTo');
-    await bus.publish(topic, bytes, options);
-  } catch (error) {
-    if (error instanceof MisuseError) return false; // e.g. a wildcard or a bus control topic as replyTo
-    throw error;
+  } catch {
+    return Promise.resolve(false);
   }
-  return true;
+  // a MisuseError here means replyTo named something we may not publish to (e.g. a bus control topic)
+  return bus.publish(topic, bytes, options).then(
+    () => true,
+    (error: unknown) => (error instanceof MisuseError ? false : Promise.reject(error instanceof Error ? error : new Error(String(error)))),
+  );
 }

@@ -44,24 +44,28 @@ export interface RunningMosquitto {
 
 const SEARCH_EXTRA = ['/usr/sbin', '/usr/local/sbin'];
 
-/** Path of the mosquitto executable, or undefined. */
+/** Path of the mosquitto executable, or undefined. `MOSQUITTO_BIN` overrides the search (a bad path: skip). */
 export function mosquittoBinary(): string | undefined {
+  const override = process.env['MOSQUITTO_BIN'];
+  if (override !== undefined && override !== '') return isExecutable(override) ? override : undefined;
   const dirs = [...(process.env['PATH'] ?? '').split(delimiter).filter((d) => d !== ''), ...SEARCH_EXTRA];
-  for (const dir of dirs) {
-    const candidate = join(dir, 'mosquitto');
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
+  return dirs.map((dir) => join(dir, 'mosquitto')).find(isExecutable);
+}
+
+function isExecutable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
   }
-  return undefined;
 }
 
 /** Why mosquitto tests are skipped, or undefined when the binary exists. */
 export const mosquittoSkipReason: string | undefined =
-  mosquittoBinary() === undefined ? 'mosquitto not found on PATH (nor /usr/sbin): apt-get install -y mosquitto; CI installs it' : undefined;
+  mosquittoBinary() === undefined
+    ? `mosquitto not found (${process.env['MOSQUITTO_BIN'] ? `MOSQUITTO_BIN=${process.env['MOSQUITTO_BIN']}` : 'PATH, /usr/sbin, /usr/local/sbin'}): apt-get install -y mosquitto; CI installs it`
+    : undefined;
 
 /** A port that was free a moment ago (listen(0), read, close). */
 export async function freePort(): Promise<number> {
@@ -119,6 +123,7 @@ async function launch(binary: string, port: number, options: MosquittoOptions): 
     '# tests and benches send bursts of 20 000 to one subscriber, so the bound is set deliberately.',
     `max_queued_messages ${options.maxQueuedMessages ?? 100_000}`,
     `allow_duplicate_messages ${options.allowDuplicateMessages === true ? 'true' : 'false'}`,
+    'set_tcp_nodelay true', // small MQTT packets: Nagle + delayed ACK would add ~40 ms per round trip
     'log_dest stderr',
     'log_type error',
     'log_type warning',
