@@ -34,44 +34,95 @@ const packr = new Packr({ useRecords: false, variableMapSize: true });
 // structuredClone: false → no reference/pointer extensions (cycles, exponential DAGs).
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: false, structuredClone: false, int64AsType: 'number' });
 
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+/**
+ * A problem found while walking a value. Thrown internally so the happy path
+ * allocates no verdicts and no path strings; the path is assembled only when
+ * something is wrong, as the fault unwinds (innermost segment first). Never
+ * escapes this module.
+ */
+class WireFault extends Error {
+  override readonly name = 'WireFault';
+  readonly segments: string[] = [];
+  constructor(
+    readonly reason: string,
+    readonly detail: string,
+  ) {
+    super(detail);
+  }
+}
 
-function childPath(parent: string, key: string): string {
-  return parent === '' ? key : `${parent}.${key}`;
+function pathOf(root: string, segments: readonly string[]): string {
+  let path = root;
+  for (let i = segments.length - 1; i >= 0; i--) {
+    const seg = segments[i] ?? '';
+    path = seg.startsWith('[') || path === '' ? `${path}${seg}` : `${path}.${seg}`;
+  }
+  return path;
+}
+
+/** Record where a fault happened as it unwinds through a child (`key` or `[i]`), and rethrow. */
+function rethrowAt(err: unknown, segment: string): never {
+  if (err instanceof WireFault) err.segments.push(segment);
+  throw err;
+}
+
+function checkDialect(value: unknown, depth: number): void {
+  if (depth > MAX_WIRE_DEPTH) throw new WireFault('too-deep', `nesting deeper than ${MAX_WIRE_DEPTH}`);
+  switch (typeof value) {
+    case 'boolean':
+      return;
+    case 'number':
+      if (!Number.isFinite(value)) throw new WireFault('non-finite-number', `${value} is not finite`);
+      return;
+    case 'string':
+      if (!value.isWellFormed()) throw new WireFault('bad-string', 'string contains a lone surrogate');
+      return;
+    case 'object': {
+      if (value === null || value instanceof Uint8Array) return;
+      if (Array.isArray(value)) {
+        for (let i = 0; i < value.length; i++) {
+          if (!(i in value)) throw Object.assign(new WireFault('sparse-array', 'sparse array hole'), { segments: [`[${i}]`] });
+          const item: unknown = value[i];
+          try {
+            checkDialect(item, depth + 1);
+          } catch (err) {
+            rethrowAt(err, `[${i}]`);
+          }
+        }
+        return;
+      }
+      if (isPlainObject(value)) {
+        for (const key of Object.keys(value)) {
+          if (key === '__proto__') throw Object.assign(new WireFault('forbidden-key', '__proto__ is not a valid key'), { segments: [key] });
+          if (!key.isWellFormed()) throw Object.assign(new WireFault('bad-string', 'key contains a lone surrogate'), { segments: [key] });
+          const item = (value as Record<string, unknown>)[key];
+          try {
+            checkDialect(item, depth + 1);
+          } catch (err) {
+            rethrowAt(err, key);
+          }
+        }
+        return;
+      }
+      throw new WireFault('unsupported-type', `${(value as { constructor?: { name?: string } }).constructor?.name ?? 'object'} is outside the wire dialect`);
+    }
+    default:
+      throw new WireFault('unsupported-type', `${typeof value} is outside the wire dialect`);
+  }
 }
 
 /**
  * Where `value` leaves the dialect, or undefined when it is a dialect value.
- * `depth` is the nesting depth of `value` itself (the root is 0).
+ * `path` names the root in the returned field.
  */
-export function wireProblem(value: unknown, path = '$', depth = 0): { field: string; detail: string } | undefined {
-  if (depth > MAX_WIRE_DEPTH) return { field: path, detail: `nesting deeper than ${MAX_WIRE_DEPTH}` };
-  if (value === null || typeof value === 'boolean') return undefined;
-  if (typeof value === 'number') return Number.isFinite(value) ? undefined : { field: path, detail: `${value} is not finite` };
-  if (typeof value === 'string') {
-    return LONE_SURROGATE.test(value) ? { field: path, detail: 'string contains a lone surrogate' } : undefined;
-  }
-  if (value instanceof Uint8Array) return undefined;
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) {
-      if (!(i in value)) return { field: `${path}[${i}]`, detail: 'sparse array hole' };
-      const p = wireProblem(value[i], `${path}[${i}]`, depth + 1);
-      if (p !== undefined) return p;
-    }
+export function wireProblem(value: unknown, path = '$'): { field: string; detail: string } | undefined {
+  try {
+    checkDialect(value, 0);
     return undefined;
+  } catch (err) {
+    if (!(err instanceof WireFault)) throw err;
+    return { field: pathOf(path, err.segments), detail: err.detail };
   }
-  if (typeof value === 'object' && isPlainObject(value)) {
-    for (const key of Object.keys(value)) {
-      const at = childPath(path, key);
-      if (key === '__proto__') return { field: at, detail: '__proto__ is not a valid key' };
-      if (LONE_SURROGATE.test(key)) return { field: at, detail: 'key contains a lone surrogate' };
-      const p = wireProblem((value as Record<string, unknown>)[key], at, depth + 1);
-      if (p !== undefined) return p;
-    }
-    return undefined;
-  }
-  const kind = typeof value === 'object' ? (value.constructor?.name ?? 'object') : typeof value;
-  return { field: path, detail: `${kind} is outside the wire dialect` };
 }
 
 function isPlainObject(value: object): boolean {
@@ -103,64 +154,75 @@ export function unpackWire(bytes: Uint8Array, codec: string, path = '$'): Verdic
     return reject(codec, 'malformed-msgpack', err instanceof Error ? err.message : String(err));
   }
   try {
-    return toWire(raw, codec, 0, path);
+    return accept(toWire(raw, 0));
   } catch (err) {
+    if (err instanceof WireFault) {
+      const where = pathOf(path, err.segments);
+      return reject(codec, err.reason, err.detail, where === '' ? undefined : where);
+    }
     // Defensive: toWire is bounded by MAX_WIRE_DEPTH, but hostile data must never throw out.
     return reject(codec, 'malformed-msgpack', err instanceof Error ? err.message : String(err));
   }
 }
 
-function field(path: string): string | undefined {
-  return path === '' ? undefined : path;
-}
-
-function toWire(raw: unknown, codec: string, depth: number, path: string): Verdict<WireValue> {
-  if (depth > MAX_WIRE_DEPTH) return reject(codec, 'too-deep', `nesting deeper than ${MAX_WIRE_DEPTH}`, field(path));
-  if (raw === null || typeof raw === 'boolean') return accept(raw);
-  if (typeof raw === 'string') {
-    // msgpackr replaces invalid UTF-8, but keep decode and encode symmetric regardless.
-    return LONE_SURROGATE.test(raw) ? reject(codec, 'bad-string', 'string contains a lone surrogate', field(path)) : accept(raw);
-  }
-  if (typeof raw === 'number') {
-    return Number.isFinite(raw) ? accept(raw) : reject(codec, 'non-finite-number', `${raw} is not finite`, field(path));
-  }
-  if (raw instanceof Uint8Array) {
-    // msgpackr hands out Buffers that may view a shared slab: copy into a plain
-    // Uint8Array (Uint8Array.prototype.slice would keep the Buffer species).
-    return accept(new Uint8Array(raw));
-  }
-  if (Array.isArray(raw)) {
-    const out: WireValue[] = [];
-    for (let i = 0; i < raw.length; i++) {
-      const v = toWire(raw[i], codec, depth + 1, `${path}[${i}]`);
-      if (!v.ok) return v;
-      out.push(v.value);
-    }
-    return accept(out);
-  }
-  if (raw instanceof Map) {
-    const out: Record<string, WireValue> = {};
-    for (const [key, value] of raw as Map<unknown, unknown>) {
-      if (typeof key !== 'string') {
-        return reject(codec, 'non-string-key', `map key of type ${typeof key} is outside the wire dialect`, field(path));
+function toWire(raw: unknown, depth: number): WireValue {
+  if (depth > MAX_WIRE_DEPTH) throw new WireFault('too-deep', `nesting deeper than ${MAX_WIRE_DEPTH}`);
+  switch (typeof raw) {
+    case 'boolean':
+      return raw;
+    case 'string':
+      // msgpackr replaces invalid UTF-8, but keep decode and encode symmetric regardless.
+      if (!raw.isWellFormed()) throw new WireFault('bad-string', 'string contains a lone surrogate');
+      return raw;
+    case 'number':
+      if (!Number.isFinite(raw)) throw new WireFault('non-finite-number', `${raw} is not finite`);
+      return raw;
+    case 'object':
+      if (raw === null) return null;
+      // msgpackr hands out Buffers that may view a shared slab: copy into a plain
+      // Uint8Array (Uint8Array.prototype.slice would keep the Buffer species).
+      if (raw instanceof Uint8Array) return new Uint8Array(raw);
+      if (Array.isArray(raw)) {
+        const out: WireValue[] = new Array<WireValue>(raw.length);
+        for (let i = 0; i < raw.length; i++) {
+          const item: unknown = raw[i];
+          try {
+            out[i] = toWire(item, depth + 1);
+          } catch (err) {
+            rethrowAt(err, `[${i}]`);
+          }
+        }
+        return out;
       }
-      if (key === '__proto__') return reject(codec, 'forbidden-key', '__proto__ is not a valid key', field(childPath(path, key)));
-      if (LONE_SURROGATE.test(key)) return reject(codec, 'bad-string', 'key contains a lone surrogate', field(path));
-      const v = toWire(value, codec, depth + 1, childPath(path, key));
-      if (!v.ok) return v;
-      out[key] = v.value;
-    }
-    return accept(out);
+      if (raw instanceof Map) return mapToWire(raw as Map<unknown, unknown>, depth);
+      break;
+    default:
+      break;
   }
   const kind =
     raw instanceof Date
       ? 'timestamp extension'
-      : typeof raw === 'object' && Object.getPrototypeOf(raw) === Object.prototype
+      : typeof raw === 'object' && raw !== null && Object.getPrototypeOf(raw) === Object.prototype
         ? 'record extension'
-        : typeof raw === 'object'
+        : typeof raw === 'object' && raw !== null
           ? ((raw as { constructor?: { name?: string } }).constructor?.name ?? 'object')
           : typeof raw;
-  return reject(codec, 'unsupported-type', `${kind} is outside the wire dialect`, field(path));
+  throw new WireFault('unsupported-type', `${kind} is outside the wire dialect`);
+}
+
+function mapToWire(raw: Map<unknown, unknown>, depth: number): Record<string, WireValue> {
+  const out: Record<string, WireValue> = {};
+  for (const [key, value] of raw) {
+    if (typeof key !== 'string') throw new WireFault('non-string-key', `map key of type ${typeof key} is outside the wire dialect`);
+    if (key === '__proto__') throw Object.assign(new WireFault('forbidden-key', '__proto__ is not a valid key'), { segments: [key] });
+    if (!key.isWellFormed()) throw new WireFault('bad-string', 'key contains a lone surrogate');
+    try {
+      out[key] = toWire(value, depth + 1);
+    } catch (err) {
+      rethrowAt(err, key);
+    }
+  }
+  return out;
 }
 
 export function isWireMap(value: WireValue): value is WireMap {
