@@ -3,10 +3,11 @@
  * envelope v1 round trip over the msgpack dialect, MisuseError on encode,
  * typed rejections on decode, and fuzzing of hostile bytes.
  */
+import { misuseField } from '../support/misuse.ts';
 import fc from 'fast-check';
 import { Packr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
-import { MisuseError, type Rejection } from '../../protocol/errors.ts';
+import type { Rejection } from '../../protocol/errors.ts';
 import {
   MAX_ENVELOPE_BYTES,
   MAX_ID_LENGTH,
@@ -68,15 +69,6 @@ function without(value: Record<string, unknown>, field: string): Record<string, 
   return copy;
 }
 
-function misuseField(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof MisuseError) return err.field;
-    throw err;
-  }
-  return undefined;
-}
 
 function rejection(bytes: Uint8Array): Rejection {
   const v = decodeEnvelope(bytes);

@@ -3,9 +3,9 @@
  * and reassembly under loss, duplication, reordering, interleaving, conflicts
  * and floods (DESIGN.md "Radio" → Framing).
  */
+import { misuseField } from '../support/misuse.ts';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { MisuseError } from '../../protocol/errors.ts';
 import {
   DEFAULT_FRAGMENT_BUDGET_BYTES,
   FRAGMENT_HEADER_BYTES,
@@ -46,15 +46,6 @@ function bytesOf(length: number, seed: number): Uint8Array {
   return Uint8Array.from({ length }, () => Math.floor(r() * 256));
 }
 
-function misuseField(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof MisuseError) return err.field;
-    throw err;
-  }
-  return undefined;
-}
 
 /** Feed fragments from one source; return the final state and all outcomes. */
 function feed(state: ReassemblyState, source: string, fragments: readonly Uint8Array[], now = 0): { state: ReassemblyState; outcomes: ReassemblyOutcome[] } {

@@ -2,9 +2,9 @@
  * protocol/wire/topics.ts (DESIGN.md "Wire and topics"): topic builders,
  * actor addresses, and MQTT 3.1.1 §4.7 topic-filter matching.
  */
+import { misuseField } from '../support/misuse.ts';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { MisuseError } from '../../protocol/errors.ts';
 import {
   AIR_FILTER,
   CHANNELS,
@@ -30,15 +30,6 @@ const badSegment = fc.oneof(
   fc.string({ unit: 'binary', maxLength: 70 }).filter((s) => !/^[A-Za-z0-9_.-]{1,64}$/.test(s)),
 );
 
-function misuseField(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof MisuseError) return err.field;
-    throw err;
-  }
-  return undefined;
-}
 
 describe('topics: builders (tc/v1/<role>/<actorId>/<channel>, sim, keys)', () => {
   it('build the documented layout', () => {
