@@ -41,8 +41,8 @@ import mqtt from 'mqtt';
 import type { IClientOptions, IConnackPacket, IPublishPacket, MqttClient } from 'mqtt';
 import type { Bus, BusHandler, Logger, PublishOptions, Qos, Subscription } from '../../actors/ports.ts';
 import { MisuseError } from '../../protocol/errors.ts';
-import { FilterIndex, TopicBag, checkQos, describeError, errorReporter, safeReport, validateFilter, validateTopic, wake } from './memory.ts';
-import type { ErrorReporter } from './memory.ts';
+import { FilterIndex, TopicBag, checkQos, describeError, errorReporter, safeReport, validateFilter, validateTopic, wake } from './shared.ts';
+import type { ErrorReporter } from './shared.ts';
 
 export type OverlapMode = 'single' | 'per-subscription';
 

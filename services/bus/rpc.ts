@@ -12,7 +12,7 @@ import { randomUUID } from 'node:crypto';
 import type { Bus, PublishOptions, Qos, Subscription } from '../../actors/ports.ts';
 import { MisuseError, type Rejection } from '../../protocol/errors.ts';
 import { ENVELOPE_VERSION, decodeEnvelope, encodeEnvelope, type Envelope } from '../../protocol/wire/envelope.ts';
-import { validateTopic } from './memory.ts';
+import { validateTopic } from './shared.ts';
 
 /** A request timed out: no reply with its `corr` arrived within `timeoutMs`. */
 export class RpcTimeoutError extends Error {

@@ -2,7 +2,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { MisuseError } from '../../protocol/errors.ts';
 import { topicMatches } from '../../protocol/wire/topics.ts';
-import { FilterIndex, MemoryHub, matchesSplit, validateFilter } from '../../services/bus/memory.ts';
+import { MemoryHub } from '../../services/bus/memory.ts';
+import { FilterIndex, matchesSplit, validateFilter } from '../../services/bus/shared.ts';
 import { busContract } from '../contract/bus.contract.ts';
 
 busContract('MemoryHub', () => {
