@@ -3,6 +3,7 @@
  * envelope v1 round trip over the msgpack dialect, MisuseError on encode,
  * typed rejections on decode, and fuzzing of hostile bytes.
  */
+import { prng } from '../support/test-rng.ts';
 import { misuseField } from '../support/misuse.ts';
 import fc from 'fast-check';
 import { Packr } from 'msgpackr';
@@ -219,16 +220,6 @@ describe('envelope v1: decode returns typed rejections', () => {
 
 // ------------------------------------------------------------ fuzz
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('envelope v1: fuzz — hostile bytes never throw out of decodeEnvelope', () => {
   it('10,000 random byte strings and 10,000 mutated valid encodings → a well-formed envelope or an envelope rejection; memory stays bounded', () => {

@@ -3,6 +3,7 @@
  * and reassembly under loss, duplication, reordering, interleaving, conflicts
  * and floods (DESIGN.md "Radio" → Framing).
  */
+import { prng } from '../support/test-rng.ts';
 import { misuseField } from '../support/misuse.ts';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -29,17 +30,6 @@ import {
 
 const LIMITS: ReassemblyLimits = { expiryMs: 5_000, maxPendingFrames: 32, maxPendingBytes: 8 * 1024, maxCompletedRemembered: 64, completedMemoryMs: 30_000 };
 
-/** Deterministic PRNG (mulberry32) for loops too long for fast-check shrinking to matter. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function bytesOf(length: number, seed: number): Uint8Array {
   const r = prng(seed);
