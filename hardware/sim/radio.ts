@@ -9,14 +9,12 @@
  * of colliding forever. Events are scheduled on the injected Scheduler at
  * absolute deadlines; the payload set is sent round-robin, one per event.
  */
+import { LEGACY_SERVICE_DATA_BYTES } from '../../protocol/wire/framing.ts';
 import type { FrameListener, RadioCapabilities, ReceivedFrame, Radio, Rng, Scheduler, TimerHandle } from '../../actors/ports.ts';
 import { MisuseError } from '../../protocol/errors.ts';
 
-/**
- * Service data in one legacy advertisement: 31 bytes of AD data − 3 (flags AD)
- * − 4 (length, type 0x16, 16-bit service UUID).
- */
-export const LEGACY_ADVERTISEMENT_PAYLOAD = 24;
+/** Service data in one legacy advertisement (31 − 3 flags − 4 service-data header; protocol/wire/framing.ts). */
+export const LEGACY_ADVERTISEMENT_PAYLOAD = LEGACY_SERVICE_DATA_BYTES;
 /**
  * Service data in one extended advertisement PDU (BLE 5 AUX_ADV_IND carries
  * up to 254 bytes of AD data; − 4 for the service-data header). Chained PDUs
