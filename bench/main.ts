@@ -12,8 +12,9 @@ import { cryptoBench } from './crypto.ts';
 import { radioBench } from './radio.ts';
 import type { BenchModule, BenchRow } from './report.ts';
 import { storeBench } from './store.ts';
+import { tokenBench } from './token.ts';
 
-const MODULES: Record<string, BenchModule> = { bus: busBench, crypto: cryptoBench, store: storeBench, radio: radioBench };
+const MODULES: Record<string, BenchModule> = { bus: busBench, crypto: cryptoBench, store: storeBench, radio: radioBench, token: tokenBench };
 
 function fmt(n: number): string {
   if (!Number.isFinite(n)) return String(n);

@@ -7,6 +7,7 @@ import { Command, CommanderError } from 'commander';
 import { registerBroker } from './broker-command.ts';
 import { registerHost } from './host-command.ts';
 import { ConfigError } from './options.ts';
+import { registerProto } from './proto-command.ts';
 import { registerRun } from './run-command.ts';
 
 export function buildProgram(): Command {
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
   registerRun(program);
   registerBroker(program);
   registerHost(program);
+  registerProto(program);
   return program;
 }
 
