@@ -19,6 +19,7 @@ import { MisuseError } from '../../protocol/errors.ts';
 import { decodeEnvelope, encodeEnvelope, ENVELOPE_VERSION } from '../../protocol/wire/envelope.ts';
 import type { MessageRegistry } from '../../protocol/wire/messages.ts';
 import { actorAddress, inboxTopic, type Role } from '../../protocol/wire/topics.ts';
+import { ActorJournal, type JournaledEvent, type JournalOptions } from './journal.ts';
 import { decodeSnapshot, encodeSnapshot, snapshotKey } from './snapshots.ts';
 import { WorkTracker } from './work.ts';
 
@@ -27,6 +28,11 @@ export interface ActorSpec {
   readonly id: string;
   readonly machine: AnyStateMachine;
   readonly input?: unknown;
+  /**
+   * Journal every state-changing input (`msg.*`, `timer.*`) durably before the
+   * machine sees it (acknowledged = durable; docs/decisions/0002). Needs a store.
+   */
+  readonly journal?: JournalOptions;
 }
 
 /** What the host exposes of an actor's snapshot; callers cast `context` to the machine's type. */
@@ -66,6 +72,9 @@ interface Running {
   radio: Radio | undefined;
   sendCount: number;
   failed: boolean;
+  readonly journal: ActorJournal | undefined;
+  /** Journaled inputs are applied strictly in order, each after its append. */
+  chain: Promise<void>;
 }
 
 export class Host {
@@ -95,14 +104,29 @@ export class Host {
     const key = `${spec.role}/${spec.id}`;
     if (this.actors.has(key)) throw new MisuseError('spec.id', `${key} is already running`);
     const address = actorAddress(spec.role, spec.id);
-    const stored = await this.options.store?.get(snapshotKey(address));
-    const snapshot = stored === undefined ? undefined : decodeSnapshot(stored);
+    const store = this.options.store;
+    if (spec.journal !== undefined && store === undefined) throw new MisuseError('store', `${address} is journaled but the host has no store`);
+    const stored = await store?.get(snapshotKey(address));
+    const restored = stored === undefined ? undefined : decodeSnapshot(stored);
+    const snapshot = restored?.snapshot;
     const actor = createActor(spec.machine, {
       id: address,
       input: spec.input,
       ...(snapshot !== undefined ? { snapshot } : {}),
     });
-    const running: Running = { spec, address, actor, timers: new Map(), subscriptions: [], radio: undefined, sendCount: 0, failed: false };
+    const journal = spec.journal === undefined || store === undefined ? undefined : new ActorJournal(store, address, spec.journal);
+    const running: Running = {
+      spec,
+      address,
+      actor,
+      timers: new Map(),
+      subscriptions: [],
+      radio: undefined,
+      sendCount: 0,
+      failed: false,
+      journal,
+      chain: Promise.resolve(),
+    };
     this.actors.set(key, running);
     actor.on('*', (effect: Effect) => this.interpret(running, effect));
     actor.subscribe({
@@ -116,13 +140,27 @@ export class Host {
       await this.options.bus.subscribe(inboxTopic(spec.role, spec.id), (_t, payload) => this.deliver(running, payload), { qos: 1 }),
     );
     actor.start();
+    const replayed = journal === undefined ? 0 : await this.replay(running, journal, restored?.journalSeq ?? 0);
     const at = this.options.scheduler.now();
-    if (snapshot === undefined) {
+    if (snapshot === undefined && replayed === 0) {
       this.send(running, { type: 'host.start', at });
     } else {
       this.rearmTimers(running);
       this.send(running, { type: 'host.resume', at });
     }
+  }
+
+  /** Re-apply journaled events after the snapshot; returns how many. Effects are re-emitted (at-least-once). */
+  private async replay(running: Running, journal: ActorJournal, afterSeq: number): Promise<number> {
+    journal.appliedSeq = afterSeq;
+    let count = 0;
+    for await (const { seq, event } of journal.replay(afterSeq)) {
+      this.send(running, event);
+      journal.applied(seq);
+      count++;
+    }
+    await this.work.idle();
+    return count;
   }
 
   /** An actor's current (or final) snapshot, e.g. to read a collector's tallies. */
@@ -143,9 +181,33 @@ export class Host {
   async persist(): Promise<void> {
     const store = this.options.store;
     if (store === undefined) return;
-    for (const running of this.actors.values()) {
-      await store.put(snapshotKey(running.address), encodeSnapshot(running.actor.getPersistedSnapshot()));
-    }
+    for (const running of this.actors.values()) await this.persistOne(store, running);
+  }
+
+  private async persistOne(store: Store, running: Running): Promise<void> {
+    const journalSeq = running.journal?.appliedSeq ?? 0;
+    await store.put(snapshotKey(running.address), encodeSnapshot(running.actor.getPersistedSnapshot(), journalSeq));
+    running.journal?.snapshotTaken();
+  }
+
+  /**
+   * Deliver a state-changing input: straight to the machine, or — for a
+   * journaled actor — after it is durably journaled, in arrival order.
+   */
+  private input(running: Running, event: JournaledEvent): void {
+    const journal = running.journal;
+    const store = this.options.store;
+    if (journal === undefined || store === undefined) return this.send(running, event);
+    const step = running.chain.then(async () => {
+      const seq = await journal.append(event);
+      this.send(running, event);
+      if (journal.applied(seq)) await this.persistOne(store, running);
+    });
+    running.chain = step.catch((err: unknown) => {
+      this.stats.effectErrors++;
+      this.options.logger.error('journal append failed; input dropped', { actor: running.address, event: event.type, error: String(err) });
+    });
+    this.work.add(running.chain);
   }
 
   /**
@@ -189,7 +251,7 @@ export class Host {
       this.options.logger.debug('rejected body', { actor: running.address, type: envelope.value.type, reason: body.reason });
       return;
     }
-    this.send(running, { type: `msg.${envelope.value.type}`, at: this.options.scheduler.now(), envelope: envelope.value, body: body.value });
+    this.input(running, { type: `msg.${envelope.value.type}`, at: this.options.scheduler.now(), envelope: envelope.value, body: body.value });
   }
 
   private countRejection(reason: string): void {
@@ -206,7 +268,7 @@ export class Host {
     if (previous !== undefined) this.options.scheduler.cancel(previous);
     const handle = this.options.scheduler.at(deadline, () => {
       running.timers.delete(name);
-      this.send(running, { type: `timer.${name}`, at: this.options.scheduler.now() });
+      this.input(running, { type: `timer.${name}`, at: this.options.scheduler.now() });
     });
     running.timers.set(name, handle);
   }

@@ -48,7 +48,7 @@ export function exploreModel<C, E extends EventObject = EventObject>(machine: An
       const snap = actor.getSnapshot() as { value: unknown; context: C };
       options.invariant({ state: snap.value, context: snap.context, event, effects });
       // persist → restore through the host's codec yields the same state.
-      const restored = createActor(machine, { input: options.input, snapshot: decodeSnapshot(encodeSnapshot(actor.getPersistedSnapshot())) });
+      const restored = createActor(machine, { input: options.input, snapshot: decodeSnapshot(encodeSnapshot(actor.getPersistedSnapshot())).snapshot });
       restored.start();
       const again = restored.getSnapshot() as { value: unknown; context: C };
       expect(again.value).toEqual(snap.value);

@@ -1,0 +1,171 @@
+/**
+ * Journaled actors (docs/decisions/0002): an input reaches the machine only
+ * after it is durable, so anything the machine acknowledges is durable; a
+ * restart restores the last snapshot and replays the journal after it.
+ */
+import { assign, emit, setup, type AnyStateMachine } from 'xstate';
+import { describe, expect, it } from 'vitest';
+import type { Effect, HostEvent, MessageEvent, TimerEvent } from '../../actors/effects.ts';
+import { withTimer, withoutFiredTimer } from '../../actors/effects.ts';
+import type { Store } from '../../actors/ports.ts';
+import { accept, reject } from '../../protocol/errors.ts';
+import { decodeEnvelope, encodeEnvelope } from '../../protocol/wire/envelope.ts';
+import { MessageRegistry, type MessageCodec } from '../../protocol/wire/messages.ts';
+import { inboxTopic } from '../../protocol/wire/topics.ts';
+import { MemoryHub } from '../../services/bus/memory.ts';
+import { Host, type ActorSpec } from '../../services/host/host.ts';
+import { MemoryLogger } from '../../services/log.ts';
+import { MemoryStore } from '../../services/store/memory.ts';
+import { VirtualScheduler } from '../../services/time/virtual.ts';
+
+const numberCodec = (type: string): MessageCodec<{ n: number }> => ({
+  type,
+  decode: (b) => (typeof b === 'object' && b !== null && 'n' in b && typeof b.n === 'number' ? accept({ n: b.n }) : reject(type, 'bad', 'n')),
+  encode: (v) => ({ n: v.n }),
+});
+
+type Ctx = { count: number; ticks: number; timers: Record<string, number> };
+const counter = setup({
+  types: {
+    context: {} as Ctx,
+    events: {} as HostEvent | MessageEvent<'test.ping', { n: number }> | TimerEvent<'tick'>,
+    emitted: {} as Effect,
+  },
+  actions: {
+    count: assign(({ context }) => ({ count: context.count + 1 })),
+    ack: emit(({ event }) => {
+      const e = event as MessageEvent<'test.ping', { n: number }>;
+      return { type: 'bus.send', topic: e.envelope.replyTo ?? 'none', msgType: 'test.pong', body: { n: e.body.n } } as const;
+    }),
+    planTick: assign(({ context, event }) => ({ timers: withTimer(withoutFiredTimer(context.timers, event.type), 'tick', event.at + 1000) })),
+    emitTick: emit(({ context }) => ({ type: 'timer.set', name: 'tick', deadline: context.timers['tick'] ?? 0 }) as const),
+    tick: assign(({ context }) => ({ ticks: context.ticks + 1 })),
+  },
+}).createMachine({
+  context: { count: 0, ticks: 0, timers: {} },
+  on: {
+    'host.start': { actions: ['planTick', 'emitTick'] },
+    'msg.test.ping': { actions: ['count', 'ack'] },
+    'timer.tick': { actions: ['tick', 'planTick', 'emitTick'] },
+  },
+});
+
+const SPEC: ActorSpec = { role: 'app-backend', id: 'a1', machine: counter as AnyStateMachine, journal: { snapshotEvery: 3 } };
+const REPLY = 'tc/v1/host/client/inbox';
+
+/** A store whose appends complete only when released: "the disk is slow". */
+class GatedStore extends MemoryStore {
+  private open: () => void = () => undefined;
+  private readonly gate = new Promise<void>((resolve) => (this.open = resolve));
+  release(): void {
+    this.open();
+  }
+  override async append(stream: string, record: Uint8Array): Promise<number> {
+    await this.gate;
+    return super.append(stream, record);
+  }
+}
+
+function rig(store: Store) {
+  const hub = new MemoryHub();
+  const bus = hub.connect('host');
+  const client = hub.connect('client');
+  const scheduler = new VirtualScheduler(1_000_000);
+  const logger = new MemoryLogger();
+  const messages = new MessageRegistry().register(numberCodec('test.ping')).register(numberCodec('test.pong'));
+  const host = new Host({ scheduler, bus, messages, logger, store });
+  scheduler.addQuiescence(() => host.idle());
+  scheduler.addQuiescence(() => hub.idle());
+  const pongs: number[] = [];
+  const ready = client.subscribe(REPLY, (_t, p) => {
+    const env = decodeEnvelope(p);
+    if (env.ok) pongs.push((env.value.body as { n: number }).n);
+  });
+  const ping = (n: number) =>
+    client.publish(inboxTopic('app-backend', 'a1'), encodeEnvelope({ v: 1, type: 'test.ping', id: `p${n}`, from: 'host/client', at: 0, replyTo: REPLY, body: { n } }));
+  const context = () => host.snapshotOf('app-backend', 'a1').context as Ctx;
+  return { hub, host, scheduler, logger, pongs, ready, ping, context };
+}
+
+describe('journaled actors: acknowledged = durable, restart = snapshot + replay', () => {
+  it('the machine (and so its ack) sees an input only after the journal append is durable', async () => {
+    const store = new GatedStore();
+    const r = rig(store);
+    await r.ready;
+    await r.host.spawn(SPEC);
+    await r.ping(1);
+    await r.hub.idle();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(r.context().count).toBe(0);
+    expect(r.pongs).toEqual([]);
+    store.release();
+    await r.host.idle();
+    await r.hub.idle();
+    expect(r.context().count).toBe(1);
+    expect(r.pongs).toEqual([1]);
+    expect((await store.read('journal/app-backend/a1')).length).toBe(1);
+  });
+
+  it('a restarted host restores the last snapshot and replays the journal after it (at-least-once effects)', async () => {
+    const store = new MemoryStore();
+    const first = rig(store);
+    await first.ready;
+    await first.host.spawn(SPEC);
+    for (let n = 1; n <= 7; n++) await first.ping(n);
+    await first.scheduler.runUntil(1_000_000 + 2_500); // two ticks, journaled too
+    expect(first.context()).toMatchObject({ count: 7, ticks: 2 });
+    const journal = await store.read('journal/app-backend/a1');
+    expect(journal).toHaveLength(9);
+    // "kill -9": the first host is abandoned without stop() or persist().
+
+    const second = rig(store);
+    await second.ready;
+    await second.scheduler.runUntil(1_000_000 + 2_500);
+    await second.host.spawn(SPEC);
+    await second.hub.idle();
+    expect(second.context()).toMatchObject({ count: 7, ticks: 2 });
+    // Snapshots were taken after events 3, 6 and 9: nothing left to replay, no duplicate acks.
+    expect(second.pongs).toEqual([]);
+    expect(second.context().timers['tick']).toBe(1_000_000 + 3_000);
+    await second.scheduler.runUntil(1_000_000 + 3_500);
+    expect(second.context().ticks).toBe(3);
+  });
+
+  it('events after the last snapshot are replayed and their effects re-emitted', async () => {
+    const store = new MemoryStore();
+    const first = rig(store);
+    await first.ready;
+    await first.host.spawn({ ...SPEC, journal: { snapshotEvery: 100 } });
+    await first.host.persist(); // snapshot at journal position 0
+    for (let n = 1; n <= 4; n++) await first.ping(n);
+    await first.scheduler.runUntil(1_000_000 + 500);
+    expect(first.pongs).toEqual([1, 2, 3, 4]);
+
+    const second = rig(store);
+    await second.ready;
+    await second.host.spawn({ ...SPEC, journal: { snapshotEvery: 100 } });
+    await second.hub.idle();
+    expect(second.context().count).toBe(4);
+    expect(second.pongs).toEqual([1, 2, 3, 4]); // re-sent: receivers must be idempotent
+  });
+
+  it('a failing journal append drops the input, counts it, and never crashes the host', async () => {
+    const store = new MemoryStore();
+    const r = rig(store);
+    await r.ready;
+    await r.host.spawn(SPEC);
+    store.append = () => Promise.reject(new Error('disk full'));
+    await r.ping(1);
+    await r.scheduler.runUntil(1_000_000 + 10);
+    expect(r.context().count).toBe(0);
+    expect(r.pongs).toEqual([]);
+    expect(r.host.stats.effectErrors).toBeGreaterThan(0);
+    expect(r.logger.find({ msg: 'journal append failed; input dropped' }).length).toBeGreaterThan(0);
+  });
+
+  it('a journaled actor needs a store', async () => {
+    const hub = new MemoryHub();
+    const host = new Host({ scheduler: new VirtualScheduler(0), bus: hub.connect('h'), messages: new MessageRegistry(), logger: new MemoryLogger() });
+    await expect(host.spawn(SPEC)).rejects.toThrow(/journaled but the host has no store/);
+  });
+});
