@@ -1,0 +1,151 @@
+/**
+ * The app backend of the quarantine extension (issue 3; topics and
+ * durability in docs/decisions/0002). Per quarantine record, keyed by
+ * SK_DP3T: the health authority registers it, the police backend turns
+ * monitoring on and off, phones forward presence tokens they heard from the
+ * household's SmartBeacon, and a silence longer than window + tolerance
+ * raises an `alert.raise` to the police backend carrying only the beacon id.
+ *
+ * State chart (top level; each record's state lives in context because a
+ * backend holds many records at once):
+ *
+ *   idle ──host.start──▶ running ──host.stop──▶ stopped (final)
+ *   per record (context.records[hex(sk)]):
+ *     ∅ ──register──▶ registered ──monitoring.enable──▶ monitoring
+ *     monitoring ──monitoring.disable──▶ registered
+ *     any ──quarantine.end | timer.end:<beacon>──▶ ∅ (record and timers deleted)
+ *     pendingAlerts ≠ [] while an alert waits for `alert.ack` (retried)
+ *
+ * Timer design: one timer per kind and record, named `<kind>:<beaconId>`
+ * (`window`, `end`, `retry`); beacon ids are topic segments and never hold a
+ * `:`, so the name parses back exactly. The host fires `timer.<name>`; the
+ * machine takes them all with one wildcard transition `timer.*` whose action
+ * parses the name. A firing before the deadline recorded in context.timers,
+ * or for a timer no longer recorded, is stale and ignored.
+ *
+ * Alert rule: the current window is (windowStart, windowStart + windowMs],
+ * windowStart = monitoring start or the timestamp of the last in-window valid
+ * token. A valid token inside it moves windowStart to its timestamp and
+ * re-arms `window:<beacon>` at windowStart + windowMs + toleranceMs. When that
+ * timer fires, no valid token fell inside the window: one `alert.raise` with
+ * alertId `<beaconId>:<windowStart>` goes out and the next window starts at
+ * the window's end (or at a newer token already seen beyond it). Alerts are
+ * resent every alertRetryMs until `alert.ack` (the police dedupes by alertId).
+ *
+ * Crypto: the CryptoSuite is a dependency closed over by the actions
+ * (`createAppBackendMachine`), never context, so snapshots stay plain data.
+ */
+import { enqueueActions, setup } from 'xstate';
+import type { Effect, HostEvent, MessageEvent, TimerEvent } from '../effects.ts';
+import type { CryptoSuite } from '../../protocol/crypto/suite.ts';
+import type { AlertRef, BeaconRef, QuarantineRegister, TokensForward } from '../../protocol/quarantine/messages.ts';
+import {
+  alertAcked,
+  disableMonitoring,
+  enableMonitoring,
+  endQuarantine,
+  endTimerFired,
+  forwardTokens,
+  initialContext,
+  parseTimerName,
+  register,
+  retryAlerts,
+  windowElapsed,
+  type AppBackendContext,
+  type AppBackendInput,
+  type Step,
+} from './app-backend-logic.ts';
+
+export {
+  DEFAULT_TOLERANCE_MS,
+  DEFAULT_WINDOW_MS,
+  MAX_PENDING_ALERTS,
+  MAX_REMEMBERED_BATCHES,
+  hex,
+  timerName,
+  type AppBackendContext,
+  type AppBackendCounters,
+  type AppBackendInput,
+  type QuarantineRecord,
+} from './app-backend-logic.ts';
+
+export interface AppBackendDeps {
+  readonly crypto: CryptoSuite;
+}
+
+export type AppBackendEvent =
+  | HostEvent
+  | TimerEvent
+  | MessageEvent<'quarantine.register', QuarantineRegister>
+  | MessageEvent<'quarantine.end', BeaconRef>
+  | MessageEvent<'monitoring.enable', BeaconRef>
+  | MessageEvent<'monitoring.disable', BeaconRef>
+  | MessageEvent<'tokens.forward', TokensForward>
+  | MessageEvent<'alert.ack', AlertRef>;
+
+/** Route one input to its reducer. */
+function reduce(deps: AppBackendDeps, context: AppBackendContext, event: AppBackendEvent): Step {
+  switch (event.type) {
+    case 'msg.quarantine.register':
+      return register(context, event.body, event.at, event.envelope.replyTo, event.envelope.id);
+    case 'msg.quarantine.end':
+      return endQuarantine(context, event.body.beaconId);
+    case 'msg.monitoring.enable':
+      return enableMonitoring(context, event.body.beaconId, event.at);
+    case 'msg.monitoring.disable':
+      return disableMonitoring(context, event.body.beaconId);
+    case 'msg.tokens.forward':
+      return forwardTokens(deps, context, event.body, event.at, event.envelope.replyTo, event.envelope.id);
+    case 'msg.alert.ack':
+      return alertAcked(context, event.body.alertId);
+    default: {
+      if (!event.type.startsWith('timer.')) return { context: {}, effects: [] };
+      const timer = parseTimerName(event.type.slice('timer.'.length));
+      if (timer === undefined) return { context: {}, effects: [] };
+      if (timer.kind === 'window') return windowElapsed(context, timer.beaconId, event.at);
+      if (timer.kind === 'retry') return retryAlerts(context, timer.beaconId, event.at);
+      return endTimerFired(context, timer.beaconId, event.at);
+    }
+  }
+}
+
+export function createAppBackendMachine(deps: AppBackendDeps) {
+  return setup({
+    types: {
+      input: {} as AppBackendInput,
+      context: {} as AppBackendContext,
+      events: {} as AppBackendEvent,
+      emitted: {} as Effect,
+    },
+    actions: {
+      // One reducer step: the context update and the effects it asks for, in order.
+      apply: enqueueActions(({ context, event, enqueue }) => {
+        const step = reduce(deps, context, event);
+        if (Object.keys(step.context).length > 0) enqueue.assign(step.context);
+        for (const effect of step.effects) enqueue.emit(effect);
+      }),
+    },
+  }).createMachine({
+    id: 'app-backend',
+    context: ({ input }) => initialContext(input),
+    initial: 'idle',
+    states: {
+      idle: {
+        on: { 'host.start': { target: 'running' } },
+      },
+      running: {
+        on: {
+          'msg.quarantine.register': { actions: 'apply' },
+          'msg.quarantine.end': { actions: 'apply' },
+          'msg.monitoring.enable': { actions: 'apply' },
+          'msg.monitoring.disable': { actions: 'apply' },
+          'msg.tokens.forward': { actions: 'apply' },
+          'msg.alert.ack': { actions: 'apply' },
+          'timer.*': { actions: 'apply' },
+          'host.stop': { target: 'stopped' },
+        },
+      },
+      stopped: { type: 'final' },
+    },
+  });
+}
