@@ -24,7 +24,14 @@ export const ROLES = [
 ] as const;
 export type Role = (typeof ROLES)[number];
 
-export const CHANNELS = ['inbox', 'events', 'status'] as const;
+/**
+ * inbox/events/status: every actor. The quarantine channels (docs/decisions/0002)
+ * exist so an MQTT ACL, which sees topics and not message types, can say who
+ * may write what: `tokens` (phones → app backend), `quarantine` (health
+ * authority → app backend), `control` (police → app backend), `alerts`
+ * (app backend → police).
+ */
+export const CHANNELS = ['inbox', 'events', 'status', 'tokens', 'quarantine', 'control', 'alerts'] as const;
 export type Channel = (typeof CHANNELS)[number];
 
 /** A topic segment: 1–64 of [A-Za-z0-9_.-]. */
@@ -72,6 +79,26 @@ export function actorTopic(role: Role, actorId: string, channel: Channel): strin
 
 export function inboxTopic(role: Role, actorId: string): string {
   return actorTopic(role, actorId, 'inbox');
+}
+
+/** Where phones forward presence-token batches. */
+export function tokensTopic(appBackendId: string): string {
+  return actorTopic('app-backend', appBackendId, 'tokens');
+}
+
+/** Where the health authority registers quarantines. */
+export function quarantineTopic(appBackendId: string): string {
+  return actorTopic('app-backend', appBackendId, 'quarantine');
+}
+
+/** Where the police backend enables and disables monitoring. */
+export function controlTopic(appBackendId: string): string {
+  return actorTopic('app-backend', appBackendId, 'control');
+}
+
+/** Where the app backend raises alerts (only the police backend reads it). */
+export function alertsTopic(policeBackendId: string): string {
+  return actorTopic('police-backend', policeBackendId, 'alerts');
 }
 
 /** Filter matching every actor's `channel` of one role, e.g. all phones' status. */

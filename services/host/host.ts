@@ -33,6 +33,12 @@ export interface ActorSpec {
    * machine sees it (acknowledged = durable; docs/decisions/0002). Needs a store.
    */
   readonly journal?: JournalOptions;
+  /**
+   * Topics delivered to this actor besides its inbox (e.g. an app backend's
+   * `tokens`/`quarantine`/`control` channels). The host subscribes them at
+   * spawn, so a restored actor has them before its first input.
+   */
+  readonly subscribe?: readonly string[];
 }
 
 /** What the host exposes of an actor's snapshot; callers cast `context` to the machine's type. */
@@ -136,9 +142,9 @@ export class Host {
         this.options.logger.error('actor failed', { actor: address, error: String(err) });
       },
     });
-    running.subscriptions.push(
-      await this.options.bus.subscribe(inboxTopic(spec.role, spec.id), (_t, payload) => this.deliver(running, payload), { qos: 1 }),
-    );
+    for (const topic of [inboxTopic(spec.role, spec.id), ...(spec.subscribe ?? [])]) {
+      running.subscriptions.push(await this.options.bus.subscribe(topic, (_t, payload) => this.deliver(running, payload), { qos: 1 }));
+    }
     actor.start();
     const replayed = journal === undefined ? 0 : await this.replay(running, journal, restored?.journalSeq ?? 0);
     const at = this.options.scheduler.now();
