@@ -10,7 +10,8 @@
  * Chart: idle --host.start--> running --host.stop--> stopped (final).
  * Power, bluetooth and network are guarded flags in context (events
  * `phone.power` / `phone.bluetooth` / `phone.network` { on }), not regions:
- * scanning = powered ∧ bluetooth, and `radio.scan` is emitted on each change
+ * scanning = powered ∧ bluetooth ∧ inside a scan window (input.scan: duty
+ * cycle driven by timers scanOff/scanOn), and `radio.scan` is emitted on each change
  * of that conjunction (and re-emitted on host.resume while it holds).
  * Forwarding needs powered ∧ network.
  *
@@ -74,6 +75,12 @@ export interface QuarantinePhoneInput {
   readonly ackTimeoutMs?: number;
   /** Digests remembered for dedupe (default 4 × maxBuffer). */
   readonly dedupeMemory?: number;
+  /**
+   * Duty-cycled scanning: listen `scanWindowMs` out of every `scanPeriodMs`
+   * (phones scan periodically, and a simulated city cannot afford a radio.frame
+   * per advertisement). Absent: scan whenever powered and bluetooth is on.
+   */
+  readonly scan?: { readonly windowMs: number; readonly periodMs: number };
 }
 
 export interface QuarantinePhoneDeps {
@@ -114,6 +121,10 @@ export interface QuarantinePhoneContext {
   readonly network: boolean;
   /** Last `radio.scan` state emitted. */
   readonly scanning: boolean;
+  /** Inside a scan window of the duty cycle (always true without `input.scan`). */
+  readonly scanWindowOpen: boolean;
+  /** Start of the current scan cycle, ms. */
+  readonly cycleStart: SimMillis;
   /** Flood windows, least recently seen first. */
   readonly sources: readonly SourceWindow[];
   readonly reassembly: ReassemblyState;
@@ -134,7 +145,7 @@ export interface PhoneSwitchEvent<T extends 'phone.power' | 'phone.bluetooth' | 
 export type TokensAckEvent = MessageEvent<'tokens.ack', TokensAck>;
 export type QuarantinePhoneEvent =
   | HostEvent
-  | TimerEvent<'forward'>
+  | TimerEvent<'forward' | 'scanOn' | 'scanOff'>
   | PhoneSwitchEvent<'phone.power'>
   | PhoneSwitchEvent<'phone.bluetooth'>
   | PhoneSwitchEvent<'phone.network'>
@@ -241,9 +252,30 @@ export function createQuarantinePhoneMachine(deps: QuarantinePhoneDeps) {
         if (event.type === 'phone.network') return { network: event.on };
         return {};
       }),
-      /** Emit radio.scan when powered ∧ bluetooth differs from the last emitted state. */
+      openScanWindow: enqueueActions(({ context, event, enqueue }) => {
+        const scan = context.input.scan;
+        if (scan === undefined) return;
+        const deadline = event.at + scan.windowMs;
+        enqueue.assign({ scanWindowOpen: true, cycleStart: event.at, timers: withTimer(context.timers, 'scanOff', deadline) });
+        enqueue.emit({ type: 'timer.set', name: 'scanOff', deadline });
+      }),
+      closeScanWindow: enqueueActions(({ context, enqueue }) => {
+        const scan = context.input.scan;
+        if (scan === undefined) return;
+        const deadline = context.cycleStart + scan.periodMs;
+        enqueue.assign({ scanWindowOpen: false, timers: withTimer(context.timers, 'scanOn', deadline) });
+        enqueue.emit({ type: 'timer.set', name: 'scanOn', deadline });
+      }),
+      cancelScanCycle: enqueueActions(({ context, enqueue }) => {
+        for (const name of ['scanOn', 'scanOff'] as const) {
+          if (context.timers[name] === undefined) continue;
+          enqueue.assign(({ context: c }) => ({ timers: withoutTimer(c.timers, name) }));
+          enqueue.emit({ type: 'timer.cancel', name });
+        }
+      }),
+      /** Emit radio.scan when powered ∧ bluetooth ∧ in a scan window differs from the last emitted state. */
       syncScan: enqueueActions(({ context, enqueue }) => {
-        const want = context.powered && context.bluetooth;
+        const want = context.powered && context.bluetooth && context.scanWindowOpen;
         if (want === context.scanning) return;
         enqueue.assign({ scanning: want });
         enqueue.emit({ type: 'radio.scan', on: want });
@@ -277,6 +309,8 @@ export function createQuarantinePhoneMachine(deps: QuarantinePhoneDeps) {
       bluetooth: true,
       network: true,
       scanning: false,
+      scanWindowOpen: true,
+      cycleStart: 0,
       sources: [],
       reassembly: createReassembly(input.reassembly),
       seen: [],
@@ -293,7 +327,7 @@ export function createQuarantinePhoneMachine(deps: QuarantinePhoneDeps) {
     states: {
       idle: {
         on: {
-          'host.start': { target: 'running', actions: ['syncScan', 'planForwardTimer', 'emitForwardTimer'] },
+          'host.start': { target: 'running', actions: ['openScanWindow', 'syncScan', 'planForwardTimer', 'emitForwardTimer'] },
           'host.stop': { target: 'stopped' },
         },
       },
@@ -302,11 +336,13 @@ export function createQuarantinePhoneMachine(deps: QuarantinePhoneDeps) {
           'radio.frame': { guard: 'scanning', actions: 'takeFrame' },
           'timer.forward': { actions: ['forgetTimer', 'expireFragments', 'tryForward', 'planForwardTimer', 'emitForwardTimer'] },
           'msg.tokens.ack': { actions: 'takeAck' },
+          'timer.scanOff': { actions: ['forgetTimer', 'closeScanWindow', 'syncScan'] },
+          'timer.scanOn': { actions: ['forgetTimer', 'openScanWindow', 'syncScan'] },
           'phone.power': { actions: ['setSwitch', 'syncScan', 'tryForward'] },
           'phone.bluetooth': { actions: ['setSwitch', 'syncScan'] },
           'phone.network': { actions: ['setSwitch', 'tryForward'] },
           'host.resume': { actions: 'rescan' },
-          'host.stop': { target: 'stopped', actions: ['stopScan', 'cancelForward'] },
+          'host.stop': { target: 'stopped', actions: ['stopScan', 'cancelForward', 'cancelScanCycle'] },
         },
       },
       stopped: { type: 'final' },

@@ -247,3 +247,42 @@ describe('quarantine phone machine', () => {
     }
   });
 });
+
+describe('quarantine phone: duty-cycled scanning', () => {
+  it('listens scan.windowMs out of every scan.periodMs, and only hears frames inside a window', () => {
+    const { actor, effects, ctx } = start({ scan: { windowMs: 10_000, periodMs: 60_000 } });
+    expect(effects.filter((e) => e.type === 'radio.scan' || (e.type === 'timer.set' && e.name.startsWith('scan')))).toEqual([
+      { type: 'timer.set', name: 'scanOff', deadline: T0 + 10_000 },
+      { type: 'radio.scan', on: true },
+    ]);
+    effects.length = 0;
+    actor.send({ type: 'timer.scanOff', at: T0 + 10_000 });
+    expect(effects).toEqual([
+      { type: 'timer.set', name: 'scanOn', deadline: T0 + 60_000 },
+      { type: 'radio.scan', on: false },
+    ]);
+    for (const f of framesOf(1)) actor.send(frame(f, T0 + 20_000)); // asleep: ignored
+    expect(ctx().counters.framesReceived).toBe(0);
+    effects.length = 0;
+    actor.send({ type: 'timer.scanOn', at: T0 + 60_000 });
+    expect(effects).toEqual([
+      { type: 'timer.set', name: 'scanOff', deadline: T0 + 70_000 },
+      { type: 'radio.scan', on: true },
+    ]);
+    for (const f of framesOf(2)) actor.send(frame(f, T0 + 61_000));
+    expect(ctx().buffer).toHaveLength(1);
+    // Bluetooth off inside a window stops the scan; back on inside the window resumes it.
+    effects.length = 0;
+    actor.send({ type: 'phone.bluetooth', at: T0 + 62_000, on: false });
+    actor.send({ type: 'phone.bluetooth', at: T0 + 63_000, on: true });
+    expect(effects.filter((e) => e.type === 'radio.scan')).toEqual([
+      { type: 'radio.scan', on: false },
+      { type: 'radio.scan', on: true },
+    ]);
+    effects.length = 0;
+    actor.send({ type: 'host.stop', at: T0 + 64_000 });
+    expect(effects).toContainEqual({ type: 'timer.cancel', name: 'scanOff' });
+    expect(ctx().timers).toEqual({});
+  });
+});
+
