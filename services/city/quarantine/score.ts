@@ -1,0 +1,97 @@
+/**
+ * Scoring alerts against the plan's ground truth.
+ *
+ * - An alert is **true** when its window overlaps an absence (a violation).
+ * - Otherwise it is **explained** by a phone outage (network, bluetooth,
+ *   power) or a beacon outage overlapping its window — correct by the
+ *   protocol's rule (no valid token could reach the backend), but not a
+ *   violation — or **unexplained** (a real false alert).
+ * - A violation is **detectable** when it lasts at least window + tolerance;
+ *   it is **missed** when no alert's window overlaps it. Shorter violations
+ *   are reported separately (the design cannot see them).
+ * - Detection latency: first overlapping alert's arrival − violation start.
+ */
+import type { HouseholdPlan, Interval } from './plan.ts';
+
+export interface ObservedAlert {
+  readonly beaconId: string;
+  readonly windowStart: number;
+  readonly windowEnd: number;
+  /** When the police backend stored it, ms. */
+  readonly receivedAt: number;
+}
+
+export interface AlertScore {
+  readonly alerts: number;
+  readonly trueAlerts: number;
+  readonly explainedByPhoneOutage: number;
+  readonly explainedByBeaconOutage: number;
+  readonly unexplainedFalseAlerts: number;
+  readonly violations: number;
+  readonly detectableViolations: number;
+  readonly detectedViolations: number;
+  readonly missedViolations: number;
+  readonly undetectableShortViolations: number;
+  /** Latency percentiles over detected violations, seconds (null when none). */
+  readonly latencyS: { readonly p50: number | null; readonly p90: number | null; readonly max: number | null };
+}
+
+const overlaps = (a: Interval, b: Interval): boolean => a.start < b.end && b.start < a.end;
+
+function pct(sorted: readonly number[], p: number): number | null {
+  if (sorted.length === 0) return null;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? null;
+}
+
+export function scoreAlerts(plans: readonly HouseholdPlan[], alerts: readonly ObservedAlert[], windowMs: number, toleranceMs: number): AlertScore {
+  const byBeacon = new Map(plans.map((p) => [p.beaconId, p]));
+  const perBeacon = new Map<string, ObservedAlert[]>();
+  let trueAlerts = 0;
+  let phone = 0;
+  let beacon = 0;
+  let unexplained = 0;
+  for (const alert of alerts) {
+    const list = perBeacon.get(alert.beaconId) ?? [];
+    list.push(alert);
+    perBeacon.set(alert.beaconId, list);
+    const plan = byBeacon.get(alert.beaconId);
+    const window = { start: alert.windowStart, end: alert.windowEnd };
+    if (plan?.absences.some((a) => overlaps(a, window))) trueAlerts++;
+    else if (plan?.outages.some((o) => overlaps(o, window))) phone++;
+    else if (plan?.beaconOutages.some((o) => overlaps(o, window))) beacon++;
+    else unexplained++;
+  }
+  let violations = 0;
+  let detectable = 0;
+  let detected = 0;
+  let short = 0;
+  const latencies: number[] = [];
+  for (const plan of plans) {
+    for (const absence of plan.absences) {
+      violations++;
+      if (absence.end - absence.start < windowMs + toleranceMs) {
+        short++;
+        continue;
+      }
+      detectable++;
+      const hits = (perBeacon.get(plan.beaconId) ?? []).filter((a) => overlaps(absence, { start: a.windowStart, end: a.windowEnd }));
+      if (hits.length === 0) continue;
+      detected++;
+      latencies.push((Math.min(...hits.map((a) => a.receivedAt)) - absence.start) / 1000);
+    }
+  }
+  latencies.sort((a, b) => a - b);
+  return {
+    alerts: alerts.length,
+    trueAlerts,
+    explainedByPhoneOutage: phone,
+    explainedByBeaconOutage: beacon,
+    unexplainedFalseAlerts: unexplained,
+    violations,
+    detectableViolations: detectable,
+    detectedViolations: detected,
+    missedViolations: detectable - detected,
+    undetectableShortViolations: short,
+    latencyS: { p50: pct(latencies, 50), p90: pct(latencies, 90), max: latencies.length > 0 ? (latencies[latencies.length - 1] ?? null) : null },
+  };
+}
