@@ -27,6 +27,8 @@ export interface AppBackendInput {
   readonly id: string;
   /** The police backend's alerts topic (`police-backend/<id>/alerts`). */
   readonly policeAlertsTopic: string;
+  /** This backend's inbox: the replyTo of every alert, where `alert.ack` arrives. */
+  readonly inboxTopic: string;
   /** Alert window: longest silence (no valid token) allowed, ms (default 6 min). */
   readonly windowMs: number;
   /** Freshness tolerance, ms (default 60 s): token ttl and the grace after a window. */
@@ -141,7 +143,14 @@ function reply(replyTo: string | undefined, corr: string, msgType: string, body:
 }
 
 function sendAlert(context: AppBackendContext, alert: AlertRaise): Effect {
-  return { type: 'bus.send', topic: context.input.policeAlertsTopic, msgType: 'alert.raise', body: alertRaiseCodec.encode(alert), qos: 1 };
+  return {
+    type: 'bus.send',
+    topic: context.input.policeAlertsTopic,
+    msgType: 'alert.raise',
+    body: alertRaiseCodec.encode(alert),
+    qos: 1,
+    replyTo: context.input.inboxTopic,
+  };
 }
 
 // ---------------------------------------------------------------- registration

@@ -16,7 +16,8 @@ const RETRY = 30_000;
 const POLICE = 'tc/v1/police-backend/p1/alerts';
 const PHONE_INBOX = 'tc/v1/phone/ph1/inbox';
 const HA_INBOX = 'tc/v1/health-authority/ha/inbox';
-const input: AppBackendInput = { id: 'ab1', policeAlertsTopic: POLICE, windowMs: W, toleranceMs: TOL, alertRetryMs: RETRY };
+const AB_INBOX = 'tc/v1/app-backend/ab1/inbox';
+const input: AppBackendInput = { id: 'ab1', policeAlertsTopic: POLICE, inboxTopic: AB_INBOX, windowMs: W, toleranceMs: TOL, alertRetryMs: RETRY };
 const machine = createAppBackendMachine({ crypto: nobleSuite });
 
 const SK = new Uint8Array(32).fill(0x11);
@@ -230,7 +231,8 @@ describe('app backend: alerts', () => {
     const secrets = [hex(SK), hex(BEACON_KEY)];
     for (const e of toPolice) {
       expect(e.msgType).toBe('alert.raise');
-      expect(e.replyTo).toBeUndefined();
+      // The reply address is the backend's own inbox: nothing about the patient.
+      expect(e.replyTo).toBe(AB_INBOX);
       const body = e.body as Record<string, WireValue>;
       expect(Object.keys(body).sort()).toEqual(['alertId', 'beaconId', 'reason', 'windowEnd', 'windowStart']);
       for (const v of Object.values(body)) expect(typeof v === 'string' || typeof v === 'number').toBe(true);
