@@ -298,10 +298,11 @@ export function forwardTokens(deps: { crypto: CryptoSuite }, context: AppBackend
       meanMs: delay.meanMs + (sample - delay.meanMs) / samples,
       ewmaMs: delay.samples === 0 ? sample : delay.ewmaMs + DELAY_EWMA_ALPHA * (sample - delay.ewmaMs),
     };
-    // Inside the current window (windowStart, windowStart + windowMs]: the window is satisfied and
-    // the next one starts at this token. A later token waits for the window timer to decide.
-    if (record.monitoring && ts > windowStart && ts <= windowStart + windowMs) windowStart = ts;
   }
+  // Evidence is the *arrival* of a fresh (age ≤ window + tolerance), unreplayed valid token: the
+  // rule is "an alert iff no valid token reached the backend within window + tolerance". Token
+  // timestamps would make the 5-min forwarding delay itself raise alerts.
+  if (record.monitoring && accepted > 0 && at > windowStart) windowStart = at;
   const rejected = msg.tuples.length - accepted;
   const batches = rememberBatch(record.batches, msg.batch, accepted, rejected);
   const updated: QuarantineRecord = { ...record, seen, batches, delay, windowStart, lastValidTokenAt };

@@ -23,11 +23,12 @@
  * parses the name. A firing before the deadline recorded in context.timers,
  * or for a timer no longer recorded, is stale and ignored.
  *
- * Alert rule: the current window is (windowStart, windowStart + windowMs],
- * windowStart = monitoring start or the timestamp of the last in-window valid
- * token. A valid token inside it moves windowStart to its timestamp and
- * re-arms `window:<beacon>` at windowStart + windowMs + toleranceMs. When that
- * timer fires, no valid token fell inside the window: one `alert.raise` with
+ * Alert rule ("an alert iff no valid token reached the backend within
+ * window + tolerance"): windowStart = monitoring start or the arrival time of
+ * the last batch holding a fresh (age ≤ window + tolerance), unreplayed valid
+ * token; such a batch moves windowStart to its arrival and re-arms
+ * `window:<beacon>` at windowStart + windowMs + toleranceMs. When that timer
+ * fires, no valid token arrived inside the window: one `alert.raise` with
  * alertId `<beaconId>:<windowStart>` goes out and the next window starts at
  * the window's end (or at a newer token already seen beyond it). Alerts are
  * resent every alertRetryMs until `alert.ack` (the police dedupes by alertId).

@@ -66,7 +66,7 @@ export async function runDemo(options: DemoRunOptions): Promise<DemoSummary> {
     logger: options.logger,
     radioFor: (spec) => air.attach(spec.id),
   });
-  scheduler.addQuiescence(() => host.idle());
+  scheduler.addQuiescence(() => host.idle(), () => host.activity());
   scheduler.addQuiescence(() => bus.idle());
   try {
     const specs = demoActors(s);

@@ -104,6 +104,11 @@ export class Host {
     return this.work.idle();
   }
 
+  /** Count of asynchronous work ever started (VirtualScheduler.addQuiescence's `activity`). */
+  activity(): number {
+    return this.work.started;
+  }
+
   /** Start an actor, restoring its persisted snapshot when the store has one. */
   async spawn(spec: ActorSpec): Promise<void> {
     if (this.stopped) throw new MisuseError('spawn', 'the host is stopped');

@@ -5,6 +5,8 @@
  */
 export class WorkTracker {
   private inFlight = 0;
+  /** Work ever added (quiescence checks compare it across a settle pass). */
+  started = 0;
   private waiters: (() => void)[] = [];
 
   get pending(): number {
@@ -14,6 +16,7 @@ export class WorkTracker {
   /** Track `op`; it must not reject (handle errors before adding). */
   add(op: Promise<void>): void {
     this.inFlight++;
+    this.started++;
     void op.finally(() => {
       this.inFlight--;
       if (this.inFlight === 0) {

@@ -28,8 +28,10 @@ export interface RunStats {
 export class VirtualScheduler implements Scheduler {
   private current: SimMillis;
   private seq = 0;
+  /** atStepStart entries sort before every ordinary entry of their deadline. */
+  private firstSeq = -(2 ** 52);
   private readonly queue = new DeadlineHeap<Entry>();
-  private readonly quiescence: Quiescence[] = [];
+  private readonly quiescence: { readonly idle: Quiescence; readonly activity: (() => number) | undefined }[] = [];
   private running = false;
 
   constructor(startAt: SimMillis) {
@@ -49,13 +51,31 @@ export class VirtualScheduler implements Scheduler {
     return entry;
   }
 
+  /**
+   * Like `at`, but before every ordinary timer due at the same deadline
+   * (among themselves, in the order they were set). The simulated air runs
+   * its advertising events this way, so what they see does not depend on
+   * when their timer happened to be set (hardware/sim/advertising.ts).
+   */
+  atStepStart(deadline: SimMillis, fn: () => void): TimerHandle {
+    if (!Number.isFinite(deadline)) throw new MisuseError('deadline', 'must be a finite number (ms)');
+    const entry: Entry = { deadline: Math.max(deadline, this.current), seq: this.firstSeq++, fn, cancelled: false };
+    this.queue.push(entry);
+    return entry;
+  }
+
   cancel(handle: TimerHandle): void {
     (handle as Entry).cancelled = true;
   }
 
-  /** Register something that must be quiescent before time advances (a bus, a host). */
-  addQuiescence(check: Quiescence): void {
-    this.quiescence.push(check);
+  /**
+   * Register something that must be quiescent before time advances (a bus, a
+   * host). `activity`, when given, counts work it ever started: settling
+   * repeats until a whole pass starts no new work, because one part going
+   * idle can wake another (a bus delivery starts a host's journal append).
+   */
+  addQuiescence(idle: Quiescence, activity?: () => number): void {
+    this.quiescence.push({ idle, activity });
   }
 
   /** Number of live timers (cancelled ones excluded lazily). */
@@ -63,8 +83,18 @@ export class VirtualScheduler implements Scheduler {
     return this.queue.size;
   }
 
+  private activity(): number {
+    let sum = 0;
+    for (const q of this.quiescence) sum += q.activity?.() ?? 0;
+    return sum;
+  }
+
   private async settle(): Promise<void> {
-    for (const check of this.quiescence) await check();
+    for (;;) {
+      const before = this.activity();
+      for (const q of this.quiescence) await q.idle();
+      if (this.activity() === before) return;
+    }
   }
 
   /**

@@ -60,7 +60,7 @@ function rig(store = new MemoryStore()) {
   const logger = new MemoryLogger();
   const messages = new MessageRegistry().register(pingCodec).register(pongCodec);
   const host = new Host({ scheduler, bus, messages, logger, store });
-  scheduler.addQuiescence(() => host.idle());
+  scheduler.addQuiescence(() => host.idle(), () => host.activity());
   scheduler.addQuiescence(() => bus.idle());
   scheduler.addQuiescence(() => client.idle());
   return { hub, bus, client, scheduler, logger, host, store };
@@ -126,7 +126,7 @@ describe('Host: interprets effects, decodes inbox messages, persists and restore
       const r = rig(store);
       const air = new SimAir({ scheduler: r.scheduler, rng: new SeededRng(new Uint8Array(16)), positions: () => ({ x: 0, y: 0 }) });
       const host = new Host({ scheduler: r.scheduler, bus: r.bus, messages: new MessageRegistry(), logger: r.logger, store, radioFor: (s) => air.attach(s.id) });
-      r.scheduler.addQuiescence(() => host.idle());
+      r.scheduler.addQuiescence(() => host.idle(), () => host.activity());
       return { ...r, host };
     };
     const store = new MemoryStore();

@@ -74,7 +74,7 @@ function rig(store: Store) {
   const logger = new MemoryLogger();
   const messages = new MessageRegistry().register(numberCodec('test.ping')).register(numberCodec('test.pong'));
   const host = new Host({ scheduler, bus, messages, logger, store });
-  scheduler.addQuiescence(() => host.idle());
+  scheduler.addQuiescence(() => host.idle(), () => host.activity());
   scheduler.addQuiescence(() => hub.idle());
   const pongs: number[] = [];
   const ready = client.subscribe(REPLY, (_t, p) => {

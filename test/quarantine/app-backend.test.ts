@@ -119,9 +119,10 @@ describe('app backend: tokens', () => {
       ts += 5 * 60_000;
       const fx = h.send(forward(batch, [tuple(token(ts), ts + 1000)], ts + 4000));
       expect(ackOf(fx)).toEqual({ batch, accepted: 1, rejected: 0 });
-      expect(fx).toContainEqual({ type: 'timer.set', name: `window:${BEACON}`, deadline: ts + W + TOL });
+      // The window restarts at the batch's arrival (ts + 4 s), not at the token's timestamp.
+      expect(fx).toContainEqual({ type: 'timer.set', name: `window:${BEACON}`, deadline: ts + 4000 + W + TOL });
       // the previous deadline passes: the host replaced it, a stale firing changes nothing
-      expect(alerts(h.send(timer(`window:${BEACON}`, ts - 5 * 60_000 + W + TOL - 1)))).toEqual([]);
+      expect(alerts(h.send(timer(`window:${BEACON}`, ts - 5 * 60_000 + 4000 + W + TOL - 1)))).toEqual([]);
     }
     const rec = h.ctx().records[hex(SK)]!;
     expect(rec.lastValidTokenAt).toBe(ts);
@@ -200,22 +201,33 @@ describe('app backend: alerts', () => {
     expect(h.ctx().counters).toMatchObject({ alertsRaised: 2, alertsResent: 1 });
   });
 
-  it('boundary: a token timestamped exactly at the window end keeps it compliant', () => {
+  it('boundary: a valid token arriving exactly at window + tolerance keeps the patient compliant', () => {
     const h = monitored();
-    const ts = E + W;
-    h.send(forward(1, [tuple(token(ts), ts)], ts + 5000));
-    expect(alerts(h.send(timer(`window:${BEACON}`, E + W + TOL)))).toEqual([]);
-    expect(h.ctx().timers[`window:${BEACON}`]).toBe(ts + W + TOL);
+    const deadline = E + W + TOL;
+    const ts = deadline - 5 * 60_000; // heard 5 min before it reached the backend (forwarding period)
+    h.send(forward(1, [tuple(token(ts), ts)], deadline));
+    expect(alerts(h.send(timer(`window:${BEACON}`, deadline)))).toEqual([]);
+    expect(h.ctx().timers[`window:${BEACON}`]).toBe(deadline + W + TOL);
   });
 
-  it('boundary: a token 1 s after the window end does not save the window', () => {
+  it('boundary: a valid token arriving 1 s after window + tolerance does not save the window', () => {
     const h = monitored();
-    const ts = E + W + 1000;
-    h.send(forward(1, [tuple(token(ts), ts)], ts + 5000));
-    const raised = alerts(h.send(timer(`window:${BEACON}`, E + W + TOL)));
+    const deadline = E + W + TOL;
+    const raised = alerts(h.send(timer(`window:${BEACON}`, deadline)));
     expect(raised).toEqual([{ alertId: `${BEACON}:${E}`, beaconId: BEACON, windowStart: E, windowEnd: E + W, reason: 'no-valid-token' }]);
-    // the next window starts at that token
-    expect(h.ctx().timers[`window:${BEACON}`]).toBe(ts + W + TOL);
+    const ts = deadline - 60_000;
+    h.send(forward(1, [tuple(token(ts), ts)], deadline + 1000));
+    // the next window starts at that arrival
+    expect(h.ctx().timers[`window:${BEACON}`]).toBe(deadline + 1000 + W + TOL);
+  });
+
+  it('a token older than window + tolerance on arrival does not count as evidence (offline phone)', () => {
+    const h = monitored();
+    const arrival = E + 60_000;
+    const ts = arrival - (W + TOL) - 1000;
+    h.send(forward(1, [tuple(token(ts), ts)], arrival));
+    expect(h.ctx().counters.tokensInvalid).toEqual({ expired: 1 });
+    expect(h.ctx().timers[`window:${BEACON}`]).toBe(E + W + TOL);
   });
 
   it('privacy: messages to the police carry only alertId, beaconId, window and reason', () => {

@@ -58,6 +58,32 @@ describe('VirtualScheduler (DESIGN.md "Time": discrete-event, deterministic)', (
     expect(log).toEqual(['delivered', 'next step']);
   });
 
+  it('regression: work one part starts while another settles is awaited (a bus delivery starting a journal append)', async () => {
+    const s = new VirtualScheduler(0);
+    const log: string[] = [];
+    let hostWork: Promise<void> = Promise.resolve();
+    let started = 0;
+    let busPending = false;
+    s.addQuiescence(() => hostWork, () => started);
+    s.addQuiescence(() => {
+      if (!busPending) return Promise.resolve();
+      busPending = false;
+      // The delivery reaches the host after the host's own idle check already passed.
+      started++;
+      hostWork = new Promise((resolve) =>
+        setTimeout(() => {
+          log.push('journaled');
+          resolve();
+        }, 10),
+      );
+      return Promise.resolve();
+    });
+    s.at(10, () => (busPending = true));
+    s.at(11, () => log.push('next step'));
+    await s.runUntil(20);
+    expect(log).toEqual(['journaled', 'next step']);
+  });
+
   it('same schedule ⇒ same firing order (property)', async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(fc.integer({ min: 0, max: 50 }), { maxLength: 60 }), async (deadlines) => {
