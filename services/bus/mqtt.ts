@@ -327,7 +327,7 @@ export class MqttBus implements Bus {
   }
 
   private rawSubscribe(filter: string, qos: Qos): Promise<void> {
-    return new Promise((resolve, reject) => this.client.subscribe(filter, { qos }, (err) => (err ? reject(err) : resolve())));
+    return new Promise((resolve, reject) => this.client.subscribe(filter, { qos }, (err) => (err ? reject(((err as { packet?: { granted?: unknown[] } }).packet?.granted ?? []).some((g) => typeof g === 'number' && g >= 0x80) ? Object.assign(new Error(`broker refused SUBSCRIBE ${filter} (SUBACK 0x80: not authorized or invalid)`), { code: 0x80 }) : err) : resolve())));
   }
 
   /** Resolves when an echo published now comes back (or the connection drops). */

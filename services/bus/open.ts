@@ -6,12 +6,15 @@
 import type { Bus, Logger } from '../../actors/ports.ts';
 import { startEmbeddedBroker } from '../broker/aedes.ts';
 import { MemoryHub } from './memory.ts';
-import { connectMqttBus } from './mqtt.ts';
+import { connectMqttBus, type MqttBusOptions } from './mqtt.ts';
+
+/** How to log in to a secure-profile broker: `<role>/<actorId>`, its password, TLS (clientTlsOptions). */
+export type BusCredentials = Pick<MqttBusOptions, 'username' | 'password' | 'tls'>;
 
 export type BusChoice =
   | { readonly kind: 'memory' }
   | { readonly kind: 'embedded'; readonly port?: number }
-  | { readonly kind: 'url'; readonly url: string };
+  | { readonly kind: 'url'; readonly url: string; readonly credentials?: BusCredentials };
 
 export interface OpenedBus {
   readonly bus: Bus;
@@ -39,7 +42,8 @@ export async function openBus(choice: BusChoice, clientId: string, logger: Logge
       };
     }
     case 'url': {
-      const bus = await connectMqttBus({ url: choice.url, clientId, logger });
+      // secure profile: clientId must be `<role>.<actorId>[.<suffix>]` of the username (services/security/acl.ts)
+      const bus = await connectMqttBus({ url: choice.url, clientId, logger, ...choice.credentials });
       return { bus, description: `broker at ${choice.url}`, close: () => bus.close() };
     }
   }

@@ -9,6 +9,7 @@ import { registerHost } from './host-command.ts';
 import { ConfigError } from './options.ts';
 import { registerProto } from './proto-command.ts';
 import { registerRun } from './run-command.ts';
+import { registerSecurity } from './security-command.ts';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
   registerRun(program);
   registerBroker(program);
   registerHost(program);
+  registerSecurity(program);
   registerProto(program);
   return program;
 }

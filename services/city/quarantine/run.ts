@@ -146,7 +146,7 @@ function summarise(o: QuarantineRunOptions, plans: readonly HouseholdPlan[], hos
   const phones: Record<string, number> = {};
   for (const plan of plans) {
     const c = (host.snapshotOf('phone', plan.phoneId).context as QuarantinePhoneContext).counters;
-    for (const [k, v] of Object.entries(c)) phones[k] = (phones[k] ?? 0) + v;
+    for (const [k, v] of Object.entries(c) as [string, number][]) phones[k] = (phones[k] ?? 0) + v;
   }
   const { lost, ...rest } = air.counters;
   const airFlat: Record<string, number> = { ...rest };
