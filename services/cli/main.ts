@@ -8,6 +8,7 @@ import { registerBroker } from './broker-command.ts';
 import { registerHost } from './host-command.ts';
 import { ConfigError } from './options.ts';
 import { registerProto } from './proto-command.ts';
+import { registerQuarantine } from './quarantine-command.ts';
 import { registerRun } from './run-command.ts';
 import { registerSecurity } from './security-command.ts';
 
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   registerHost(program);
   registerSecurity(program);
   registerProto(program);
+  registerQuarantine(program);
   return program;
 }
 

@@ -25,6 +25,13 @@ export function numberFlag(name: string, min = -Infinity, max = Infinity) {
   };
 }
 
+export function choiceFlag<T extends string>(name: string, values: readonly T[]) {
+  return (value: string): T => {
+    if (!(values as readonly string[]).includes(value)) throw new InvalidArgumentError(`${name} must be one of ${values.join(', ')}, got ${JSON.stringify(value)}`);
+    return value as T;
+  };
+}
+
 export function brokerUrlFlag(value: string): string {
   let url: URL;
   try {

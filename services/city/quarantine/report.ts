@@ -1,0 +1,62 @@
+/**
+ * The readable report of a quarantine city run (Markdown): what was
+ * simulated, how alerts score against the ground truth, what each part of
+ * the chain did, and the limitations the seed design cannot overcome.
+ */
+import type { QuarantineProtocol } from './actors.ts';
+import type { QuarantineSummary } from './run.ts';
+
+const fmt = (n: number | null): string => (n === null ? 'n/a' : Number.isInteger(n) ? String(n) : n.toFixed(1));
+
+export function formatQuarantineReport(s: QuarantineSummary, p: QuarantineProtocol, wallS: number): string {
+  const h = s.households;
+  const sc = s.score;
+  const rows = (entries: [string, string | number][]): string => entries.map(([k, v]) => `| ${k} | ${v} |`).join('\n');
+  const invalid = (s.appBackend['tokensInvalid'] ?? {}) as Record<string, number>;
+  return `# tracecity — quarantine enforcement, seed ${s.seed}
+
+${h.total} quarantined households for ${s.simulated.days} simulated days: ${h.violators} violators, ${h.flakyPhones} flaky phones, ${h.beaconsLosingPower} beacons losing power.
+Window ${p.windowMin} min + ${p.toleranceS} s tolerance; beacon token every ${p.beaconPeriodS} s; phones scan ${p.scanWindowS} s every ${p.scanPeriodS} s and forward every ${p.forwardPeriodS} s. Wall time ${wallS.toFixed(1)} s.
+
+## Alerts (scored against the plan)
+| | |
+| --- | --- |
+${rows([
+  ['alerts raised', sc.alerts],
+  ['true alerts (window overlaps a violation)', sc.trueAlerts],
+  ['explained by a phone outage (network, bluetooth, power)', sc.explainedByPhoneOutage],
+  ['explained by a beacon losing power', sc.explainedByBeaconOutage],
+  ['**unexplained false alerts**', sc.unexplainedFalseAlerts],
+])}
+
+## Violations
+| | |
+| --- | --- |
+${rows([
+  ['violations', sc.violations],
+  ['detectable (≥ window + tolerance)', sc.detectableViolations],
+  ['detected', sc.detectedViolations],
+  ['**missed**', sc.missedViolations],
+  ['too short to detect by design', sc.undetectableShortViolations],
+  ['detection latency p50 / p90 / max (s)', `${fmt(sc.latencyS.p50)} / ${fmt(sc.latencyS.p90)} / ${fmt(sc.latencyS.max)}`],
+])}
+
+## Chain
+| | |
+| --- | --- |
+${rows([
+  ['app backend: valid tokens', Number(s.appBackend['tokensValid'] ?? 0)],
+  ['app backend: rejected tokens', Object.entries(invalid).map(([k, v]) => `${k} ${v}`).join(', ') || '0'],
+  ['app backend: replays rejected', Number(s.appBackend['replays'] ?? 0)],
+  ['phones: frames received / tokens buffered / batches acked', `${s.phones['framesReceived'] ?? 0} / ${s.phones['tokensBuffered'] ?? 0} / ${s.phones['batchesAcked'] ?? 0}`],
+  ['police: alerts received / duplicates', `${s.police['alertsReceived'] ?? 0} / ${s.police['alertsDuplicate'] ?? 0}`],
+  ['air: advertisements evaluated / delivered', `${s.air['sent'] ?? 0} / ${s.air['delivered'] ?? 0}`],
+  ['bus: sent / received / rejected', `${s.bus.sent} / ${s.bus.received} / ${s.bus.rejected}`],
+])}
+
+## Limitations of the seed design
+- A relay of live tokens from an accomplice at home while the patient is out is indistinguishable from presence.
+- A phone left at home proves only that the phone is at home.
+- An alert means "no valid token reached the backend within window + tolerance": a phone offline longer than that raises alerts by design (counted above as explained).
+`;
+}
