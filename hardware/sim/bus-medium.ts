@@ -20,6 +20,11 @@
  * A local sender's frames come back through the broker like everyone else's
  * (MQTT 3.1.1 has no "no local"), so local and remote receivers are treated
  * alike; a radio never hears itself because delivery skips `from`.
+ *
+ * Advertising is eager here (every event of every set is published): which
+ * remote radios scan nearby is not known locally, so lazy advertising would
+ * need scan presence on the bus. Frame draws come from AirOptions.rng in
+ * visiting order (the air message carries no event key).
  */
 import type { Bus, BusHandler, Subscription, TimerHandle } from '../../actors/ports.ts';
 import { MisuseError, type Rejection } from '../../protocol/errors.ts';
@@ -71,7 +76,7 @@ export class BusAir extends AirBase {
   private closed = false;
 
   constructor(private readonly busOptions: BusAirOptions) {
-    super(busOptions);
+    super(busOptions, false); // eager: remote scanners are unknown here
     this.bus = busOptions.bus;
     this.cellSizeM = busOptions.cellSizeM ?? this.core.cellSizeM;
     if (!Number.isFinite(this.cellSizeM) || this.cellSizeM < this.model.rangeM || this.cellSizeM <= 0) {
@@ -96,7 +101,7 @@ export class BusAir extends AirBase {
     return super.attach(radioId, options);
   }
 
-  transmit(radio: SimRadio, payload: Uint8Array): void {
+  protected transmit(radio: SimRadio, payload: Uint8Array): void {
     const position = this.busOptions.positions(radio.id);
     if (position === undefined) {
       this.core.counters.unplaced++;
@@ -118,12 +123,13 @@ export class BusAir extends AirBase {
   }
 
   override scanChanged(radio: SimRadio): Promise<void> {
-    this.core.setScanning(radio, radio.scanning);
+    this.scanStateChanged(radio);
     return this.refreshSubscriptions();
   }
 
   override detach(radio: SimRadio): Promise<void> {
-    this.core.setScanning(radio, false);
+    this.stopAdvertising(radio);
+    this.scanStateChanged(radio, false);
     if (this.radios.get(radio.id) === radio) this.radios.delete(radio.id);
     return this.refreshSubscriptions();
   }

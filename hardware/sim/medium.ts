@@ -4,22 +4,31 @@
  * with BusAir (hardware/sim/bus-medium.ts), which carries transmissions over
  * the bus for distributed runs.
  *
- * Cost: receivers are kept in a uniform grid whose cells are at least the
- * model's maximum range (plus a slack for movement), so a transmission looks
- * at the 3×3 cells around the sender instead of every radio.
- *
+ * Cost: a transmission looks at the 3×3 cells of a receiver grid (grid.ts).
  * Determinism: candidates are visited in attach order whatever the index, and
  * receivers out of range consume no randomness, so the grid and a brute-force
  * scan give identical deliveries, and the same seed gives the same run.
+ *
+ * Lazy advertising (SimAir default; hardware/sim/advertising.ts): an
+ * advertising set gets scheduler events only while a scanning receiver other
+ * than itself is within `rangeM + 2·gridSlackM` of it (both may move up to
+ * the slack before the medium looks again). It looks again when a radio
+ * starts or stops scanning or advertising, on positionsChanged(), and every
+ * gridMaxAgeMs while someone scans and advertises (if anyone moved). Draws
+ * are counter-based per (set, event, receiver) (hardware/sim/schedule.ts), so
+ * a lazy run and an eager one (`eager: true`) deliver the same frames with
+ * the same RSSI in the same order; only `sent`, `unplaced`, `lost.outOfRange`
+ * and `scheduledSkipped` tell them apart (see AirCounters).
  */
-import type { Rng, Scheduler } from '../../actors/ports.ts';
+import type { Rng, Scheduler, TimerHandle } from '../../actors/ports.ts';
 import { MisuseError } from '../../protocol/errors.ts';
 import { PropagationModel, distanceM, type LossCause, type Position, type PropagationConfig } from './propagation.ts';
 import { SimRadio, type RadioHost, type SimRadioOptions } from './radio.ts';
+import { AdvertisingDriver, type Advertiser } from './advertising.ts';
+import { KeyedRng, mix } from './schedule.ts';
+import { ReceiverGrid, mergeBySeq, samePosition, type Candidate, type PositionSource } from './grid.ts';
 
-/** Where a radio is now; undefined = not on the map (neither sends nor hears). */
-export type PositionSource = (radioId: string) => Position | undefined;
-
+export type { PositionSource } from './grid.ts';
 /** One advertising event, as it travels through the air. */
 export interface Transmission {
   /** Sending radio's id. */
@@ -28,22 +37,32 @@ export interface Transmission {
   readonly address: string;
   readonly position: Position;
   readonly payload: Uint8Array;
+  /** Keys the frame draws per receiver (SimAir); absent = draws from AirOptions.rng in visiting order (BusAir). */
+  readonly draw?: { readonly k0: number; readonly k1: number; readonly k: number };
 }
 
+/**
+ * Every event of every advertising schedule up to now is exactly one of
+ * `sent`, `unplaced` or `scheduledSkipped`, so their sum is the same in lazy
+ * and eager runs; so are `delivered` and `lost` by every cause but outOfRange.
+ */
 export interface AirCounters {
-  /** Advertising events put in the air (by placed radios). */
+  /** Advertising events evaluated by the medium (put in the air by placed radios). */
   sent: number;
+  /** Advertising events not evaluated because no scanner could hear them (lazy), or overdue (wall clock). */
+  scheduledSkipped: number;
   /** Frames handed to a scanning receiver. */
   delivered: number;
-  /** Receiver-frames not delivered, by cause. */
+  /** Receiver-frames not delivered, by cause (outOfRange: scanners beyond range of an evaluated event). */
   lost: Record<LossCause, number>;
-  /** Advertising events skipped because the sender had no position. */
+  /** Evaluated advertising events whose sender had no position (lazy never arms an unplaced sender). */
   unplaced: number;
   /** Listeners that threw (see AirOptions.onListenerError). */
   listenerErrors: number;
 }
 
 export interface AirOptions {
+  /** A VirtualScheduler's atStepStart, when present, puts air events before other timers of their millisecond. */
   readonly scheduler: Scheduler;
   readonly rng: Rng;
   readonly propagation?: Partial<PropagationConfig>;
@@ -67,94 +86,11 @@ export interface AirOptions {
    * what the others hear).
    */
   readonly onListenerError?: (error: unknown, radioId: string) => void;
+  /** SimAir: evaluate every advertising event, heard or not (the reference for lazy advertising). Default false. */
+  readonly eager?: boolean;
 }
 
-function newCounters(): AirCounters {
-  return { sent: 0, delivered: 0, lost: { outOfRange: 0, dutyCycle: 0, loss: 0, sensitivity: 0 }, unplaced: 0, listenerErrors: 0 };
-}
-
-/** Uniform grid over receivers (cells by integer x, then y). Rebuilt lazily from the position source. */
-class ReceiverGrid {
-  private readonly columns = new Map<number, Map<number, SimRadio[]>>();
-  private builtAt = Number.NEGATIVE_INFINITY;
-  private dirty = true;
-
-  constructor(
-    readonly cellSizeM: number,
-    private readonly maxAgeMs: number,
-  ) {}
-
-  invalidate(): void {
-    this.dirty = true;
-  }
-
-  /** The non-empty cells within one cell of `p`'s, each in attach (seq) order. */
-  near(p: Position, now: number, receivers: Iterable<SimRadio>, positions: PositionSource): SimRadio[][] {
-    if (this.dirty || now - this.builtAt >= this.maxAgeMs) this.rebuild(now, receivers, positions);
-    const cx = Math.floor(p.x / this.cellSizeM);
-    const cy = Math.floor(p.y / this.cellSizeM);
-    const lists: SimRadio[][] = [];
-    for (let x = cx - 1; x <= cx + 1; x++) {
-      const column = this.columns.get(x);
-      if (column === undefined) continue;
-      for (let y = cy - 1; y <= cy + 1; y++) {
-        const cell = column.get(y);
-        if (cell !== undefined) lists.push(cell);
-      }
-    }
-    return lists;
-  }
-
-  private rebuild(now: number, receivers: Iterable<SimRadio>, positions: PositionSource): void {
-    this.columns.clear();
-    // Cells hold receivers in seq order, so delivery merges instead of sorting.
-    for (const r of [...receivers].sort((a, b) => a.seq - b.seq)) {
-      const p = positions(r.id);
-      if (p === undefined) continue;
-      const x = Math.floor(p.x / this.cellSizeM);
-      const y = Math.floor(p.y / this.cellSizeM);
-      let column = this.columns.get(x);
-      if (column === undefined) this.columns.set(x, (column = new Map<number, SimRadio[]>()));
-      const cell = column.get(y);
-      if (cell === undefined) column.set(y, [r]);
-      else cell.push(r);
-    }
-    this.builtAt = now;
-    this.dirty = false;
-  }
-}
-
-interface Candidate {
-  readonly radio: SimRadio;
-  readonly position: Position;
-}
-
-/**
- * Merge ≤ 9 seq-sorted lists. A comparator sort of the concatenation costs
- * ~log2(n) callbacks per radio, which dominated when the range covers most
- * of the map; this is a tight integer loop.
- */
-function mergeBySeq(lists: readonly Candidate[][]): Candidate[] {
-  const nonEmpty = lists.filter((l) => l.length > 0);
-  if (nonEmpty.length <= 1) return nonEmpty[0] ?? [];
-  const heads = nonEmpty.map((list) => ({ list, i: 0 }));
-  const out: Candidate[] = [];
-  for (;;) {
-    let best: { list: Candidate[]; i: number } | undefined;
-    let bestSeq = Number.POSITIVE_INFINITY;
-    for (const h of heads) {
-      const c = h.list[h.i];
-      if (c !== undefined && c.radio.seq < bestSeq) {
-        best = h;
-        bestSeq = c.radio.seq;
-      }
-    }
-    const next = best?.list[best.i];
-    if (best === undefined || next === undefined) return out;
-    best.i++;
-    out.push(next);
-  }
-}
+const newCounters = (): AirCounters => ({ sent: 0, scheduledSkipped: 0, delivered: 0, lost: { outOfRange: 0, dutyCycle: 0, loss: 0, sensitivity: 0 }, unplaced: 0, listenerErrors: 0 });
 
 /**
  * Delivery shared by SimAir and BusAir: the set of local scanning radios and
@@ -167,6 +103,9 @@ export class AirCore {
   /** Local scanning radios by id (map order is irrelevant: candidates are sorted by seq). */
   private readonly scanners = new Map<string, SimRadio>();
   private readonly grid: ReceiverGrid | undefined;
+  /** Cells of rangeM + 2·slack, for "could anyone hear this sender?" (lazy advertising). */
+  private readonly wide: ReceiverGrid | undefined;
+  private readonly keyed = new KeyedRng();
 
   constructor(private readonly options: AirOptions) {
     this.model = new PropagationModel(options.propagation);
@@ -174,7 +113,36 @@ export class AirCore {
     const slack = options.gridSlackM ?? 50;
     if (!(maxAge >= 0)) throw new MisuseError('gridMaxAgeMs', 'must be ≥ 0');
     if (!(slack >= 0 && Number.isFinite(slack))) throw new MisuseError('gridSlackM', 'must be a finite number ≥ 0');
-    this.grid = (options.index ?? 'grid') === 'grid' ? new ReceiverGrid(this.model.rangeM + slack || 1, maxAge) : undefined;
+    const indexed = (options.index ?? 'grid') === 'grid';
+    this.grid = indexed ? new ReceiverGrid(this.model.rangeM + slack || 1, maxAge) : undefined;
+    this.wide = indexed ? new ReceiverGrid(this.hearingRadiusM || 1, maxAge) : undefined;
+  }
+
+  /** Lazy advertising arms a sender with a scanner this close (range + movement slack of both). */
+  get hearingRadiusM(): number {
+    return this.model.rangeM + 2 * (this.options.gridSlackM ?? 50);
+  }
+
+  /** Whether a scanning radio other than `exceptId` is within hearingRadiusM of `p`. */
+  scannerNear(p: Position, exceptId: string): boolean {
+    const { positions } = this.options;
+    const radius = this.hearingRadiusM;
+    const any = (radios: Iterable<SimRadio>): boolean => {
+      for (const r of radios) {
+        if (r.id === exceptId) continue;
+        const q = positions(r.id);
+        if (q !== undefined && distanceM(p, q) <= radius) return true;
+      }
+      return false;
+    };
+    // Few scanners: a loop beats rebuilding the grid after every scan change.
+    if (this.wide === undefined || this.scanners.size <= 64) return any(this.scanners.values());
+    return this.wide.near(p, this.options.scheduler.now(), this.scanners.values(), positions).some(any);
+  }
+
+  /** Re-read positions for the wide grid on its next use. */
+  invalidateWide(): void {
+    this.wide?.invalidate();
   }
 
   /** Cell size that makes a 3×3 neighbourhood cover the model's range plus movement slack, metres. */
@@ -186,16 +154,16 @@ export class AirCore {
     if (scanning) this.scanners.set(radio.id, radio);
     else if (this.scanners.get(radio.id) === radio) this.scanners.delete(radio.id);
     this.grid?.invalidate();
+    this.wide?.invalidate();
   }
 
   /** Positions moved (mobility step, teleport): the grid re-reads them on next use. */
   positionsChanged(): void {
     this.grid?.invalidate();
+    this.wide?.invalidate();
   }
 
-  get scannerCount(): number {
-    return this.scanners.size;
-  }
+  get scannerCount(): number { return this.scanners.size; }
 
   /** Local scanning radios, in no particular order. */
   scanning(): IterableIterator<SimRadio> {
@@ -230,8 +198,10 @@ export class AirCore {
     // Everyone not in range is counted without being visited.
     this.counters.lost.outOfRange += others - candidates.length;
     let firstError: { error: unknown } | undefined;
+    const draw = tx.draw;
     for (const { radio, position } of candidates) {
-      const outcome = this.model.evaluate(rng, tx.position, position);
+      const r = draw === undefined ? rng : this.keyed.reset(draw.k0, draw.k1, draw.k, radio.idHash);
+      const outcome = this.model.evaluate(r, tx.position, position);
       if (!outcome.heard) {
         this.counters.lost[outcome.cause]++;
         continue;
@@ -249,27 +219,49 @@ export class AirCore {
   }
 }
 
-/** Attach bookkeeping shared by SimAir and BusAir. */
+/**
+ * Attach bookkeeping and advertising shared by SimAir and BusAir; `lazy`
+ * arms advertising sets only while a local scanner could hear them.
+ */
 export abstract class AirBase implements RadioHost {
   readonly scheduler: Scheduler;
   readonly rng: Rng;
+  readonly lazy: boolean;
   protected readonly core: AirCore;
   protected readonly radios = new Map<string, SimRadio>();
+  private readonly driver: AdvertisingDriver;
+  private readonly seedWords: readonly [number, number];
+  /** advertise() calls per radio id: each set gets its own key. */
+  private readonly setsStarted = new Map<string, number>();
+  private readonly refreshMs: number;
+  private rearmTimer: TimerHandle | undefined;
+  /** Positions at the last periodic look (lazy). */
+  private readonly lastLook = new Map<string, Position | undefined>();
   private seq = 0;
 
-  constructor(protected readonly options: AirOptions) {
+  constructor(
+    protected readonly options: AirOptions,
+    lazy: boolean,
+  ) {
     this.scheduler = options.scheduler;
     this.rng = options.rng;
+    this.lazy = lazy;
     this.core = new AirCore(options);
+    this.seedWords = [options.rng.uint32(), options.rng.uint32()];
+    this.refreshMs = Math.max(1, options.gridMaxAgeMs ?? 1000);
+    this.driver = new AdvertisingDriver(options.scheduler, {
+      emit: (a, payload, k) => this.transmit(a.radio, payload, { k0: a.schedule.key.k0, k1: a.schedule.key.k1, k }),
+      skipped: (n) => void (this.core.counters.scheduledSkipped += n),
+    });
   }
 
+  /** Counters up to now (walks the schedules of disarmed sets to count their skipped events). */
   get counters(): Readonly<AirCounters> {
+    this.driver.flush();
     return this.core.counters;
   }
 
-  get model(): PropagationModel {
-    return this.core.model;
-  }
+  get model(): PropagationModel { return this.core.model; }
 
   /** Attach a radio; `radioId` must be unique within this medium. */
   attach(radioId: string, options: SimRadioOptions = {}): SimRadio {
@@ -283,36 +275,125 @@ export abstract class AirBase implements RadioHost {
   /** Tell the medium positions moved (after a mobility step or a teleport). */
   positionsChanged(): void {
     this.core.positionsChanged();
+    this.rearm(() => true);
   }
 
-  abstract transmit(radio: SimRadio, payload: Uint8Array): void;
+  /** One advertising event of `radio` carrying `payload` (the radio's own copy: do not retain or mutate). */
+  protected abstract transmit(radio: SimRadio, payload: Uint8Array, draw: NonNullable<Transmission['draw']>): void;
+
+  startAdvertising(radio: SimRadio, payloads: readonly Uint8Array[], intervalMs: number): void {
+    const n = this.setsStarted.get(radio.id) ?? 0;
+    this.setsStarted.set(radio.id, n + 1);
+    const [s0, s1] = this.seedWords;
+    const key = { k0: mix(s0, radio.idHash, n), k1: mix(s1, radio.idHash, n, 1) };
+    const a = this.driver.start(radio, payloads, intervalMs, key);
+    if (this.audible(a)) this.driver.arm(a);
+    this.armRefresh();
+  }
+
+  stopAdvertising(radio: SimRadio): void {
+    this.driver.stop(radio);
+    this.armRefresh();
+  }
 
   scanChanged(radio: SimRadio): Promise<void> {
-    this.core.setScanning(radio, radio.scanning);
+    this.scanStateChanged(radio);
     return Promise.resolve();
   }
 
   detach(radio: SimRadio): Promise<void> {
-    this.core.setScanning(radio, false);
+    this.driver.stop(radio);
+    this.scanStateChanged(radio, false);
     if (this.radios.get(radio.id) === radio) this.radios.delete(radio.id);
+    this.lastLook.delete(radio.id);
     return Promise.resolve();
+  }
+
+  /** Update the scanner set and (lazy) the sets near `radio`. */
+  protected scanStateChanged(radio: SimRadio, scanning = radio.scanning): void {
+    this.core.setScanning(radio, scanning);
+    if (!this.lazy) return;
+    const p = this.options.positions(radio.id);
+    if (p !== undefined) {
+      const radius = this.core.hearingRadiusM;
+      const near = (a: Advertiser): boolean => {
+        const q = this.options.positions(a.radio.id);
+        return q !== undefined && distanceM(p, q) <= radius;
+      };
+      // A new scanner arms the sets it could hear; a leaving one can only disarm.
+      if (scanning) for (const a of this.driver.advertisers()) if (!a.armed && a.radio !== radio && near(a)) this.driver.arm(a);
+      if (!scanning) this.rearm((a) => a.armed && near(a));
+    }
+    this.armRefresh();
+  }
+
+  private audible(a: Advertiser): boolean {
+    if (!this.lazy) return true;
+    const p = this.options.positions(a.radio.id);
+    return p !== undefined && this.core.scannerNear(p, a.radio.id);
+  }
+
+  private rearm(which: (a: Advertiser) => boolean): void {
+    if (!this.lazy) return;
+    for (const a of this.driver.advertisers()) {
+      if (!which(a)) continue;
+      if (this.audible(a)) this.driver.arm(a);
+      else this.driver.disarm(a);
+    }
+  }
+
+  /** Whether a scanning or advertising radio is somewhere else than at the last look (radios seen for the first time do not count). */
+  private movedSinceLastLook(): boolean {
+    let moved = false;
+    const look = (id: string): void => {
+      const p = this.options.positions(id);
+      const before = this.lastLook.get(id);
+      if (before !== undefined && samePosition(p, before)) return;
+      if (before !== undefined || this.lastLook.has(id)) moved ||= !samePosition(p, before);
+      this.lastLook.set(id, p);
+    };
+    for (const a of this.driver.advertisers()) look(a.radio.id);
+    for (const r of this.core.scanning()) look(r.id);
+    return moved;
+  }
+
+  /** Lazy: while someone scans and someone advertises, look again every gridMaxAgeMs (radios move unannounced). */
+  private armRefresh(): void {
+    const wanted = this.lazy && this.core.scannerCount > 0 && this.driver.size > 0 && Number.isFinite(this.refreshMs);
+    if (!wanted) {
+      if (this.rearmTimer !== undefined) this.scheduler.cancel(this.rearmTimer);
+      this.rearmTimer = undefined;
+      return;
+    }
+    this.rearmTimer ??= this.scheduler.at(this.scheduler.now() + this.refreshMs, () => {
+      this.rearmTimer = undefined;
+      if (this.movedSinceLastLook()) {
+        this.core.invalidateWide();
+        this.rearm(() => true);
+      }
+      this.armRefresh();
+    });
   }
 }
 
-/** In-memory medium for one process: transmissions are delivered synchronously. */
+/** In-memory medium for one process: transmissions are delivered synchronously. Lazy unless `eager: true`. */
 export class SimAir extends AirBase {
+  constructor(options: AirOptions) {
+    super(options, options.eager !== true);
+  }
+
   /** Close every attached radio. */
   async close(): Promise<void> {
     for (const radio of [...this.radios.values()]) await radio.close();
   }
 
-  transmit(radio: SimRadio, payload: Uint8Array): void {
+  protected transmit(radio: SimRadio, payload: Uint8Array, draw: NonNullable<Transmission['draw']>): void {
     const position = this.options.positions(radio.id);
     if (position === undefined) {
       this.core.counters.unplaced++;
       return;
     }
     this.core.counters.sent++;
-    this.core.deliver({ from: radio.id, address: radio.address, position, payload });
+    this.core.deliver({ from: radio.id, address: radio.address, position, payload, draw });
   }
 }

@@ -6,12 +6,17 @@
  * Advertising follows the BLE link layer: one advertising event per
  * `intervalMs` plus advDelay, a pseudo-random 0–10 ms added to every event
  * (Core spec, Link Layer "Advertising interval") so that advertisers drift apart instead
- * of colliding forever. Events are scheduled on the injected Scheduler at
- * absolute deadlines; the payload set is sent round-robin, one per event.
+ * of colliding forever; the payload set is sent round-robin, one per event.
+ * The medium owns the timing (hardware/sim/schedule.ts, advertising.ts): the
+ * schedule is a pure function of the set, so a medium may skip events nobody
+ * can hear without changing anything else.
  */
 import { LEGACY_SERVICE_DATA_BYTES } from '../../protocol/wire/framing.ts';
-import type { FrameListener, RadioCapabilities, ReceivedFrame, Radio, Rng, Scheduler, TimerHandle } from '../../actors/ports.ts';
+import type { FrameListener, RadioCapabilities, ReceivedFrame, Radio, Rng, Scheduler } from '../../actors/ports.ts';
 import { MisuseError } from '../../protocol/errors.ts';
+import { hashString } from './schedule.ts';
+
+export { MAX_ADV_DELAY_MS } from './schedule.ts';
 
 /** Service data in one legacy advertisement (31 − 3 flags − 4 service-data header; protocol/wire/framing.ts). */
 export const LEGACY_ADVERTISEMENT_PAYLOAD = LEGACY_SERVICE_DATA_BYTES;
@@ -25,8 +30,6 @@ export const EXTENDED_ADVERTISEMENT_PAYLOAD = 250;
 export const MIN_ADVERTISING_INTERVAL_MS = 20;
 /** BLE 5 maximum advertising interval (0xFFFFFF × 0.625 ms), ms. */
 export const MAX_ADVERTISING_INTERVAL_MS = 10_485_759.375;
-/** advDelay is drawn uniformly from 0..MAX_ADV_DELAY_MS (integer ms keeps simulated time integral). */
-export const MAX_ADV_DELAY_MS = 10;
 /** More payloads than a fragment count can index is a caller bug (framing uses one byte). */
 export const MAX_PAYLOADS_PER_SET = 256;
 
@@ -41,19 +44,14 @@ export interface SimRadioOptions {
 export interface RadioHost {
   readonly scheduler: Scheduler;
   readonly rng: Rng;
-  /** One advertising event of `radio` carrying `payload` (the radio's own copy: do not retain or mutate). */
-  transmit(radio: SimRadio, payload: Uint8Array): void;
+  /** Start (or replace) `radio`'s advertising set; the payloads are the radio's own copies. */
+  startAdvertising(radio: SimRadio, payloads: readonly Uint8Array[], intervalMs: number): void;
+  /** Stop `radio`'s advertising set, if any. */
+  stopAdvertising(radio: SimRadio): void;
   /** The radio started or stopped scanning; resolves once the medium routes frames accordingly. */
   scanChanged(radio: SimRadio): Promise<void>;
   /** The radio closed: forget it. */
   detach(radio: SimRadio): Promise<void>;
-}
-
-interface AdvertisingSet {
-  readonly payloads: readonly Uint8Array[];
-  readonly intervalMs: number;
-  next: number;
-  timer: TimerHandle;
 }
 
 /**
@@ -79,7 +77,7 @@ function fail(err: unknown): Promise<never> {
 export class SimRadio implements Radio {
   readonly capabilities: RadioCapabilities;
   private currentAddress: string;
-  private adv: AdvertisingSet | undefined;
+  private adv = false;
   private listener: FrameListener | undefined;
   private closed = false;
 
@@ -95,7 +93,11 @@ export class SimRadio implements Radio {
     if (!Number.isSafeInteger(max) || max < 1) throw new MisuseError('maxAdvertisementPayload', 'must be a positive integer');
     this.capabilities = Object.freeze({ maxAdvertisementPayload: max, extendedAdvertising: extended });
     this.currentAddress = randomPrivateAddress(host.rng);
+    this.idHash = hashString(id);
   }
+
+  /** hashString(id): keys this radio's counter-based draws. */
+  readonly idHash: number;
 
   /** Current link-layer address, as receivers see it in ReceivedFrame.address. */
   get address(): string {
@@ -118,18 +120,15 @@ export class SimRadio implements Radio {
   }
 
   get advertising(): boolean {
-    return this.adv !== undefined;
+    return this.adv;
   }
 
   advertise(payloads: readonly Uint8Array[], intervalMs: number): Promise<void> {
     try {
       this.ensureOpen();
       const copies = this.validate(payloads, intervalMs);
-      this.cancelAdvertising();
-      const scheduler = this.host.scheduler;
-      const set: AdvertisingSet = { payloads: copies, intervalMs, next: 0, timer: { deadline: 0 } };
-      set.timer = scheduler.at(scheduler.now() + this.advDelay(), () => this.event(set));
-      this.adv = set;
+      this.adv = true;
+      this.host.startAdvertising(this, copies, intervalMs);
       return Promise.resolve();
     } catch (err) {
       return fail(err);
@@ -186,26 +185,10 @@ export class SimRadio implements Radio {
     this.listener?.(frame);
   }
 
-  private event(set: AdvertisingSet): void {
-    if (this.adv !== set) return; // replaced or stopped since this event was scheduled
-    const payload = set.payloads[set.next];
-    set.next = (set.next + 1) % set.payloads.length;
-    const scheduler = this.host.scheduler;
-    // Next event is relative to this one's nominal deadline (no drift from
-    // late timers), but never in the past (no burst after a stalled process).
-    const next = Math.max(set.timer.deadline + set.intervalMs + this.advDelay(), scheduler.now());
-    set.timer = scheduler.at(next, () => this.event(set));
-    if (payload !== undefined) this.host.transmit(this, payload);
-  }
-
-  private advDelay(): number {
-    return this.host.rng.int(MAX_ADV_DELAY_MS + 1);
-  }
-
   private cancelAdvertising(): void {
-    if (this.adv === undefined) return;
-    this.host.scheduler.cancel(this.adv.timer);
-    this.adv = undefined;
+    if (!this.adv) return;
+    this.adv = false;
+    this.host.stopAdvertising(this);
   }
 
   private validate(payloads: readonly Uint8Array[], intervalMs: number): Uint8Array[] {

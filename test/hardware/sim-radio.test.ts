@@ -198,24 +198,33 @@ describe('propagation model', () => {
     expect(c.lost.sensitivity + weak.length).toBe(c.sent);
   });
 
-  it('does not hear or send from radios without a position', async () => {
-    const scheduler = new VirtualScheduler(START);
-    const positions = new Map<string, Position>([['placed', { x: 0, y: 0 }]]);
-    const air = new SimAir({ scheduler, rng: seededRng(1), propagation: QUIET, positions: (id) => positions.get(id) });
-    const atGhost: ReceivedFrame[] = [];
-    const atPlaced: ReceivedFrame[] = [];
-    const ghost = air.attach('ghost');
-    const placed = air.attach('placed');
-    await ghost.startScan((f) => atGhost.push(f));
-    await placed.startScan((f) => atPlaced.push(f));
-    await ghost.advertise([text('g')], 100);
-    await placed.advertise([text('p')], 100);
-    await scheduler.runUntil(START + 1_000);
-    expect(atGhost).toEqual([]);
-    expect(atPlaced).toEqual([]);
-    expect(air.counters.unplaced).toBeGreaterThan(8);
-    expect(air.counters.sent).toBeGreaterThan(8);
-    expect(air.counters.lost.outOfRange).toBe(air.counters.sent);
+  it('does not hear or send from radios without a position (eager evaluates and counts; lazy skips, same total)', async () => {
+    const run = async (eager: boolean): Promise<SimAir> => {
+      const scheduler = new VirtualScheduler(START);
+      const positions = new Map<string, Position>([['placed', { x: 0, y: 0 }]]);
+      const air = new SimAir({ scheduler, rng: seededRng(1), propagation: QUIET, positions: (id) => positions.get(id), eager });
+      const atGhost: ReceivedFrame[] = [];
+      const atPlaced: ReceivedFrame[] = [];
+      const ghost = air.attach('ghost');
+      const placed = air.attach('placed');
+      await ghost.startScan((f) => atGhost.push(f));
+      await placed.startScan((f) => atPlaced.push(f));
+      await ghost.advertise([text('g')], 100);
+      await placed.advertise([text('p')], 100);
+      await scheduler.runUntil(START + 1_000);
+      expect(atGhost).toEqual([]);
+      expect(atPlaced).toEqual([]);
+      return air;
+    };
+    const eager = (await run(true)).counters;
+    expect(eager.unplaced).toBeGreaterThan(8);
+    expect(eager.sent).toBeGreaterThan(8);
+    expect(eager.lost.outOfRange).toBe(eager.sent);
+    expect(eager.scheduledSkipped).toBe(0);
+    // Lazy: nobody can hear either sender (the ghost has no position, `placed` hears no one but itself).
+    const lazy = (await run(false)).counters;
+    expect([lazy.sent, lazy.unplaced, lazy.lost.outOfRange]).toEqual([0, 0, 0]);
+    expect(lazy.scheduledSkipped).toBe(eager.sent + eager.unplaced);
   });
 
   it('follows radios that move (positionsChanged, or the grid’s maximum age)', async () => {
