@@ -145,7 +145,7 @@ export function decodeFragment(bytes: Uint8Array): Verdict<Fragment> {
 export interface ReassemblyLimits {
   /** An incomplete frame that gained no new fragment for this long (ms) expires. */
   readonly expiryMs: number;
-  /** Incomplete frames held in total; beyond it the least recently progressed is evicted. */
+  /** Incomplete frames held in total; beyond it the least recently progressed frame of the source holding most is evicted. */
   readonly maxPendingFrames: number;
   /** Chunk bytes held by incomplete frames in total (same eviction). */
   readonly maxPendingBytes: number;
@@ -328,7 +328,7 @@ export function reassemble(state: ReassemblyState, sourceAddress: string, bytes:
   pendingBytes += frame.bytes;
   let evictedSelf = false;
   while (pending.length > s.limits.maxPendingFrames || pendingBytes > s.limits.maxPendingBytes) {
-    const dropped = pending.shift(); // least recently progressed: a frame moves to the end when it gains a fragment
+    const [dropped] = pending.splice(victim(pending), 1);
     pendingBytes -= dropped?.bytes ?? 0;
     names.push('evicted');
     evictedSelf ||= dropped === frame;
@@ -338,6 +338,28 @@ export function reassemble(state: ReassemblyState, sourceAddress: string, bytes:
   if (evictedSelf) return tally(s, names, { kind: 'evicted', source, frameId }, patch);
   const outcome: ReassemblyOutcome = { kind: 'partial', source, frameId, received, count, restarted };
   return tally(s, [...names, 'partial'], outcome, patch);
+}
+
+/**
+ * Which incomplete frame to evict: the least recently progressed frame of the
+ * source holding the most (ties: the source whose oldest frame is oldest).
+ * With one frame per source this is plain LRU; under a flood of never-completing
+ * fragments from a few addresses, the flooders lose their own frames and a
+ * beacon's single frame in progress survives.
+ */
+function victim(pending: readonly PendingFrame[]): number {
+  const counts = new Map<string, number>();
+  for (const f of pending) counts.set(f.source, (counts.get(f.source) ?? 0) + 1);
+  let best = 0;
+  let bestCount = 0;
+  for (let i = 0; i < pending.length; i++) {
+    const n = counts.get(pending[i]?.source ?? '') ?? 0;
+    if (n > bestCount) {
+      best = i;
+      bestCount = n;
+    }
+  }
+  return best;
 }
 
 /** All chunks are in: check the CRC-32 trailer, remember the completion. */

@@ -6,11 +6,11 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import type { BusChoice } from '../bus/open.ts';
 import { stableJson } from '../city/demo-run.ts';
 import { quarantineProtocolSchema } from '../city/quarantine/actors.ts';
-import { quarantineCitySchema } from '../city/quarantine/plan.ts';
+import { ATTACK_KINDS, attacksFor, quarantineCitySchema, type AttackKind } from '../city/quarantine/plan.ts';
 import { formatQuarantineReport } from '../city/quarantine/report.ts';
 import { runQuarantineCity } from '../city/quarantine/run.ts';
 import { cryptoSuiteByName } from '../crypto/index.ts';
@@ -25,6 +25,7 @@ interface QuarantineFlags {
   days?: number;
   violators?: number;
   flaky?: number;
+  attacks?: AttackKind[];
   out: string;
   broker?: string;
   memoryBus?: boolean;
@@ -32,6 +33,16 @@ interface QuarantineFlags {
   suite: 'node' | 'noble';
   quiet?: boolean;
   logLevel: string;
+}
+
+/** `--attacks replay,forge`: known kinds, no repeats, at least one. */
+export function attacksFlag(value: string): AttackKind[] {
+  const kinds = value.split(',').map((k) => k.trim());
+  const bad = kinds.filter((k) => !(ATTACK_KINDS as readonly string[]).includes(k));
+  if (kinds.length === 0 || bad.length > 0 || new Set(kinds).size !== kinds.length) {
+    throw new InvalidArgumentError(`--attacks must be a comma-separated list of distinct ${ATTACK_KINDS.join(', ')}, got ${JSON.stringify(value)}`);
+  }
+  return kinds as AttackKind[];
 }
 
 export function registerQuarantine(program: Command): void {
@@ -43,6 +54,7 @@ export function registerQuarantine(program: Command): void {
     .option('--days <d>', 'simulated days', numberFlag('--days'))
     .option('--violators <fraction>', 'fraction of patients who leave home with their phone', numberFlag('--violators'))
     .option('--flaky <fraction>', 'fraction of phones with flaky network / bluetooth / power', numberFlag('--flaky'))
+    .option('--attacks <list>', `comma-separated adversaries to switch on: ${ATTACK_KINDS.join(', ')}`, attacksFlag)
     .option('--out <dir>', 'directory for summary.json and report.md', './out')
     .option('--broker <url>', 'use this MQTT broker instead of the embedded aedes', brokerUrlFlag)
     .option('--memory-bus', 'use the in-memory bus instead of MQTT (fastest)')
@@ -53,7 +65,7 @@ export function registerQuarantine(program: Command): void {
     .action(async (flags: QuarantineFlags) => {
       const city = parseConfig(
         quarantineCitySchema,
-        defined({ seed: flags.seed, households: flags.households, days: flags.days, violatorFraction: flags.violators, flakyFraction: flags.flaky }),
+        defined({ seed: flags.seed, households: flags.households, days: flags.days, violatorFraction: flags.violators, flakyFraction: flags.flaky, attacks: flags.attacks === undefined ? undefined : attacksFor(flags.attacks) }),
       );
       const protocol = quarantineProtocolSchema.parse({});
       const bus: BusChoice = flags.broker !== undefined ? { kind: 'url', url: flags.broker } : flags.memoryBus === true ? { kind: 'memory' } : { kind: 'embedded' };

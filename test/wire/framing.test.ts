@@ -480,3 +480,24 @@ describe('framing: fuzz — hostile streams yield only typed outcomes', () => {
     );
   });
 });
+
+describe('reassembly eviction under a flood', () => {
+  it('regression: a flood of never-completing frames from a few addresses evicts its own frames, not a beacon frame in progress', () => {
+    const beaconFrags = fragment(new Uint8Array(70).fill(7), 42);
+    let s = reassemble(createReassembly(LIMITS), 'beacon', beaconFrags[0]!, 0).state;
+    // 4 flooding addresses each start 100 different frames, none of which completes.
+    for (let i = 0; i < 400; i++) {
+      const junk = fragment(new Uint8Array(60).fill(i & 0xff), 1000 + i)[0]!;
+      s = reassemble(s, `flood-${i % 4}`, junk, 1 + i).state;
+      expect(s.pendingFrames).toBeLessThanOrEqual(LIMITS.maxPendingFrames);
+    }
+    let completed: Uint8Array | undefined;
+    for (const f of beaconFrags.slice(1)) {
+      const step = reassemble(s, 'beacon', f, 500);
+      s = step.state;
+      if (step.outcome.kind === 'completed') completed = step.outcome.payload;
+    }
+    expect(completed).toEqual(new Uint8Array(70).fill(7));
+    expect(s.counters.evicted).toBeGreaterThan(300);
+  });
+});

@@ -2,11 +2,53 @@
  * The quarantine city's ground truth, planned up front from the seed: who
  * is compliant, who violates (leaves home with the phone for random spans),
  * whose phone is flaky (network, bluetooth or power off for a while), whose
- * beacon loses power. The run replays this plan as events; the report scores
- * the police backend's alerts against it. Pure in (config, seed).
+ * beacon loses power, and (issue 3 "Adversaries", off by default) which
+ * violations use an attack and which homes get flooded. The run replays this
+ * plan as events; the report scores the police backend's alerts against it.
+ * Pure in (config, seed). Attack draws come from their own fork, so turning
+ * attacks on never changes who violates when.
  */
 import { z } from 'zod';
 import { SeededRng } from '../../../protocol/crypto/drbg.ts';
+
+/** Adversaries (actors/quarantine/adversary.ts). */
+export const ATTACK_KINDS = ['replay', 'forge', 'flood', 'relay', 'phone-at-home'] as const;
+export type AttackKind = (typeof ATTACK_KINDS)[number];
+/** Attacks a violator uses during one absence (the flood targets a phone at home instead). */
+export type AbsenceAttack = Exclude<AttackKind, 'flood'>;
+export const ABSENCE_ATTACKS: readonly AbsenceAttack[] = ['replay', 'forge', 'relay', 'phone-at-home'];
+
+const fraction = z.number().min(0).max(1);
+export const attacksSchema = z
+  .object({
+    /** Fraction of violation absences using each attack (drawn per absence; the four sum to ≤ 1). */
+    replay: fraction.default(0),
+    forge: fraction.default(0),
+    relay: fraction.default(0),
+    'phone-at-home': fraction.default(0),
+    /** Fraction of households whose phone is flooded once while at home. */
+    flood: fraction.default(0),
+    floodMinutes: z.tuple([z.number().positive(), z.number().positive()]).default([20, 40]),
+    /** Flooding radios (distinct source addresses) per flood. */
+    floodSources: z.number().int().min(1).max(64).default(4),
+    floodIntervalMs: z.number().int().min(20).max(10_240).default(20),
+    /** The replayer captures tokens at home during [start − lead − 10 min, start − lead). */
+    replayLeadMinutes: z.number().min(0).max(24 * 60).default(30),
+    /** Relay: time from capture at home to re-advertising next to the away phone. */
+    relayDelayMs: z.number().int().min(0).max(600_000).default(2000),
+  })
+  .refine((a) => ABSENCE_ATTACKS.reduce((sum, k) => sum + a[k], 0) <= 1 + 1e-9, { message: 'replay + forge + relay + phone-at-home must not exceed 1', path: ['replay'] })
+  .refine((a) => a.floodMinutes[0] <= a.floodMinutes[1], { message: 'min must not exceed max', path: ['floodMinutes'] });
+export type AttacksConfig = z.output<typeof attacksSchema>;
+
+/** Attacks config for a list of kinds: absence attacks share all violations evenly; floods hit a quarter of homes. */
+export function attacksFor(kinds: readonly AttackKind[]): Partial<Record<AttackKind, number>> {
+  const absence = ABSENCE_ATTACKS.filter((k) => kinds.includes(k));
+  const out: Partial<Record<AttackKind, number>> = {};
+  for (const k of absence) out[k] = 1 / absence.length;
+  if (kinds.includes('flood')) out.flood = 0.25;
+  return out;
+}
 
 export const quarantineCitySchema = z
   .object({
@@ -25,6 +67,7 @@ export const quarantineCitySchema = z
     /** Fraction of beacons that lose power once during the run. */
     beaconPowerLossFraction: z.number().min(0).max(1).default(0.02),
     beaconOutageMinutes: z.tuple([z.number().positive(), z.number().positive()]).default([30, 240]),
+    attacks: attacksSchema.prefault({}),
   })
   .refine((c) => c.violationMinutes[0] <= c.violationMinutes[1], { message: 'min must not exceed max', path: ['violationMinutes'] })
   .refine((c) => c.outageMinutes[0] <= c.outageMinutes[1], { message: 'min must not exceed max', path: ['outageMinutes'] })
@@ -52,6 +95,15 @@ export interface HouseholdPlan {
   readonly outages: readonly (Interval & { readonly kind: OutageKind })[];
   /** Beacon without power. */
   readonly beaconOutages: readonly Interval[];
+  /** Per absence (same index): the attack the violator uses, or null (absent: none). */
+  readonly absenceAttacks?: readonly (AbsenceAttack | null)[];
+  /** Spans during which a flood targets this household's phone at home (absent: none). */
+  readonly floods?: readonly Interval[];
+}
+
+/** Whether any attack is switched on. */
+export function attacksOn(a: AttacksConfig): boolean {
+  return ATTACK_KINDS.some((k) => a[k] > 0);
 }
 
 const MINUTE = 60_000;
@@ -116,7 +168,26 @@ export function planCity(config: QuarantineCityConfig, startMs: number, seedByte
           .map((o) => ({ ...o, kind: kinds[rng.int(kinds.length)] ?? 'network' }))
       : [];
     const beaconOutages = losesPower ? [oneSpan(rng, quietUntil, endMs, config.beaconOutageMinutes)] : [];
-    plans.push({ index: i, beaconId: beaconIdOf(i), phoneId: phoneIdOf(i), violator, flaky, absences, outages, beaconOutages });
+    const arng = root.fork(`household-attacks:${i}`);
+    const absenceAttacks = absences.map((): AbsenceAttack | null => {
+      let u = arng.float();
+      for (const k of ABSENCE_ATTACKS) {
+        if (u < config.attacks[k]) return k;
+        u -= config.attacks[k];
+      }
+      return null;
+    });
+    const floods = arng.float() < config.attacks.flood ? homeSpan(arng, quietUntil, endMs, config.attacks.floodMinutes, [...absences, ...outages, ...beaconOutages]) : [];
+    plans.push({ index: i, beaconId: beaconIdOf(i), phoneId: phoneIdOf(i), violator, flaky, absences, outages, beaconOutages, absenceAttacks, floods });
   }
   return plans;
+}
+
+/** One flood span while the phone is at home and working (none when ten draws all collide). */
+function homeSpan(rng: SeededRng, startMs: number, endMs: number, minutes: readonly [number, number], busy: readonly Interval[]): Interval[] {
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const s = oneSpan(rng, startMs, endMs, minutes);
+    if (s.end > s.start && !busy.some((b) => s.start < b.end && b.start < s.end)) return [s];
+  }
+  return [];
 }

@@ -4,7 +4,7 @@
  * the chain did, and the limitations the seed design cannot overcome.
  */
 import type { QuarantineProtocol } from './actors.ts';
-import type { QuarantineSummary } from './run.ts';
+import type { QuarantineAdversarySummary, QuarantineSummary } from './run.ts';
 
 const fmt = (n: number | null): string => (n === null ? 'n/a' : Number.isInteger(n) ? String(n) : n.toFixed(1));
 
@@ -54,9 +54,37 @@ ${rows([
   ['bus: sent / received / rejected', `${s.bus.sent} / ${s.bus.received} / ${s.bus.rejected}`],
 ])}
 
-## Limitations of the seed design
-- A relay of live tokens from an accomplice at home while the patient is out is indistinguishable from presence.
-- A phone left at home proves only that the phone is at home.
+${s.adversaries !== undefined ? adversariesSection(s.adversaries, invalid, Number(s.appBackend['replays'] ?? 0)) : ''}## Limitations of the seed design
+- A relay of live tokens from an accomplice at home while the patient is out is indistinguishable from presence${measured(s.adversaries, 'relay')}.
+- A phone left at home proves only that the phone is at home${measured(s.adversaries, 'phone-at-home')}.
 - An alert means "no valid token reached the backend within window + tolerance": a phone offline longer than that raises alerts by design (counted above as explained).
+`;
+}
+
+function measured(a: QuarantineAdversarySummary | undefined, kind: string): string {
+  const v = a?.score.violations[kind];
+  if (v === undefined) return '';
+  return ` (measured: ${v.missed} of ${v.detectable} detectable violations with ${kind} went undetected)`;
+}
+
+function adversariesSection(a: QuarantineAdversarySummary, invalid: Record<string, number>, replays: number): string {
+  const kinds = ['replay', 'forge', 'relay', 'phone-at-home', 'none'].filter((k) => a.score.violations[k] !== undefined);
+  const lines = kinds.map((k) => {
+    const v = a.score.violations[k];
+    return v === undefined ? '' : `| ${k} | ${v.violations} | ${v.detectable} | ${v.detected} | ${v.missed} | ${v.short} |`;
+  });
+  const f = a.score.floods;
+  const p = a.floodedPhones;
+  const devices = Object.entries(a.devices).map(([k, c]) => `${k}: ${Object.entries(c).map(([n, v]) => `${n} ${v}`).join(', ')}`);
+  return `## Adversaries
+| attack | violations | detectable | detected | **undetected** | too short |
+| --- | --- | --- | --- | --- | --- |
+${lines.join('\n') || '| (no violations) | 0 | 0 | 0 | 0 | 0 |'}
+
+- App backend rejections: ${Object.entries(invalid).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}; replays (by hash) ${replays}.
+- Floods: ${f.episodes} episodes, ${f.floodedMinutes} min in total; alerts during a flood ${f.alertsDuringFlood} (unexplained ${f.unexplainedAlertsDuringFlood}). Flooded phones at most: ${p.maxSources} flood sources tracked, ${p.maxPendingFrames} frames / ${p.maxPendingBytes} bytes in reassembly, ${p.maxBuffer} tuples buffered, ${p.maxSeen} dedupe digests.
+- Devices: ${devices.join('; ') || 'none'}.
+- replay and forge are rejected (expired / replay by hash, bad-hmac) and the violation is still detected; relay and phone-at-home cannot be detected by the seed design (below).
+
 `;
 }

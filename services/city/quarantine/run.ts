@@ -20,8 +20,10 @@ import { Host } from '../../host/host.ts';
 import { VirtualScheduler } from '../../time/virtual.ts';
 import { DEMO_T0_MS, seedBytes } from '../demo-scenario.ts';
 import { APP_BACKEND_ID, HEALTH_AUTHORITY_ID, POLICE_ID, awayOf, backendSpecs, homeOf, householdSecrets, householdSpecs, type QuarantineProtocol } from './actors.ts';
-import { planCity, type HouseholdPlan, type QuarantineCityConfig } from './plan.ts';
-import { scoreAlerts, type AlertScore, type ObservedAlert } from './score.ts';
+import { adversaryRelayCodec } from '../../../actors/quarantine/adversary.ts';
+import { adversaryCounters, setUpAdversaries, type AdversaryRuntime, type FloodedPhoneSizes } from './adversaries.ts';
+import { attacksOn, planCity, type AttacksConfig, type HouseholdPlan, type QuarantineCityConfig } from './plan.ts';
+import { scoreAlerts, scoreAttacks, type AlertScore, type AttackScore, type ObservedAlert } from './score.ts';
 
 /** Indoor propagation for the city: n = 3 keeps a beacon's range to its own and the next houses. */
 export const CITY_PROPAGATION = { pathLossExponent: 3 } as const;
@@ -46,6 +48,17 @@ export interface QuarantineSummary {
   readonly phones: Readonly<Record<string, number>>;
   readonly air: Readonly<Record<string, number>>;
   readonly bus: { readonly sent: number; readonly received: number; readonly rejected: number };
+  /** Only when an attack is switched on (summaries without attacks are unchanged). */
+  readonly adversaries?: QuarantineAdversarySummary;
+}
+
+export interface QuarantineAdversarySummary {
+  readonly config: AttacksConfig;
+  readonly score: AttackScore;
+  /** Summed counters of the adversary devices, by kind. */
+  readonly devices: Readonly<Record<string, Readonly<Record<string, number>>>>;
+  /** Largest context sizes of flooded phones while flooded. */
+  readonly floodedPhones: FloodedPhoneSizes;
 }
 
 const MINUTE = 60_000;
@@ -65,7 +78,9 @@ export async function runQuarantineCity(o: QuarantineRunOptions): Promise<Quaran
   const air = new SimAir({ scheduler, rng: new SeededRng(seed).fork('air'), propagation: CITY_PROPAGATION, positions: (id) => positions.get(id) });
   const opened = await openBus(o.bus, 'quarantine-city', o.logger);
   const bus: Bus = opened.bus;
-  const host = new Host({ scheduler, bus, messages: quarantineMessages(), logger: o.logger, store: o.store, radioFor: (spec) => air.attach(spec.id) });
+  const messages = quarantineMessages();
+  if (attacksOn(o.city.attacks)) messages.register(adversaryRelayCodec);
+  const host = new Host({ scheduler, bus, messages, logger: o.logger, store: o.store, radioFor: (spec) => air.attach(spec.id) });
   scheduler.addQuiescence(() => host.idle(), () => host.activity());
   scheduler.addQuiescence(() => bus.idle());
   try {
@@ -73,11 +88,12 @@ export async function runQuarantineCity(o: QuarantineRunOptions): Promise<Quaran
     const secrets = plans.map((_, i) => householdSecrets(seed, i));
     for (const [i, plan] of plans.entries()) for (const spec of householdSpecs(o.crypto, o.protocol, plan, secrets[i]!)) await host.spawn(spec);
     setUp(o, plans, secrets, host, bus, scheduler, t0, end);
+    const adversaries = await setUpAdversaries({ crypto: o.crypto, protocol: o.protocol, plans, attacks: o.city.attacks, seed, t0, host, scheduler, positions, air });
     replayPlan(plans, host, scheduler, positions, air);
     await scheduler.runUntil(end, (now) => o.onProgress?.((now - t0) / (end - t0), now));
     await host.stop();
     await bus.idle();
-    return summarise(o, plans, host, air);
+    return summarise(o, plans, host, air, adversaries);
   } finally {
     await opened.close();
   }
@@ -117,7 +133,9 @@ function setUp(
 function replayPlan(plans: readonly HouseholdPlan[], host: Host, scheduler: VirtualScheduler, positions: Map<string, Position>, air: SimAir): void {
   for (const [i, plan] of plans.entries()) {
     const home = positions.get(plan.phoneId);
-    for (const a of plan.absences) {
+    for (const [j, a] of plan.absences.entries()) {
+      // phone-at-home: the patient leaves, the phone does not (undetectable by design).
+      if (plan.absenceAttacks?.[j] === 'phone-at-home') continue;
       scheduler.at(a.start, () => {
         positions.set(plan.phoneId, awayOf(i));
         air.positionsChanged();
@@ -139,7 +157,7 @@ function replayPlan(plans: readonly HouseholdPlan[], host: Host, scheduler: Virt
   }
 }
 
-function summarise(o: QuarantineRunOptions, plans: readonly HouseholdPlan[], host: Host, air: SimAir): QuarantineSummary {
+function summarise(o: QuarantineRunOptions, plans: readonly HouseholdPlan[], host: Host, air: SimAir, adversaries: AdversaryRuntime): QuarantineSummary {
   const police = host.snapshotOf('police-backend', POLICE_ID).context as PoliceBackendContext;
   const app = host.snapshotOf('app-backend', APP_BACKEND_ID).context as AppBackendContext;
   const alerts: ObservedAlert[] = Object.values(police.alerts).map((a) => ({ beaconId: a.beaconId, windowStart: a.windowStart, windowEnd: a.windowEnd, receivedAt: a.receivedAt }));
@@ -151,6 +169,11 @@ function summarise(o: QuarantineRunOptions, plans: readonly HouseholdPlan[], hos
   const { lost, ...rest } = air.counters;
   const airFlat: Record<string, number> = { ...rest };
   for (const [cause, n] of Object.entries(lost)) airFlat[`lost.${cause}`] = n;
+  const windowMs = o.protocol.windowMin * MINUTE;
+  const toleranceMs = o.protocol.toleranceS * 1000;
+  const adversary: QuarantineAdversarySummary | undefined = attacksOn(o.city.attacks)
+    ? { config: o.city.attacks, score: scoreAttacks(plans, alerts, windowMs, toleranceMs), devices: adversaryCounters(host, adversaries), floodedPhones: adversaries.flooded }
+    : undefined;
   return {
     seed: o.city.seed,
     simulated: { startMs: DEMO_T0_MS, days: o.city.days },
@@ -160,11 +183,12 @@ function summarise(o: QuarantineRunOptions, plans: readonly HouseholdPlan[], hos
       flakyPhones: plans.filter((p) => p.flaky).length,
       beaconsLosingPower: plans.filter((p) => p.beaconOutages.length > 0).length,
     },
-    score: scoreAlerts(plans, alerts, o.protocol.windowMin * MINUTE, o.protocol.toleranceS * 1000),
+    score: scoreAlerts(plans, alerts, windowMs, toleranceMs),
     appBackend: { ...app.counters },
     police: { ...police.counters },
     phones,
     air: airFlat,
     bus: { sent: host.stats.sent, received: host.stats.received, rejected: host.stats.rejectedEnvelopes + host.stats.rejectedBodies },
+    ...(adversary !== undefined ? { adversaries: adversary } : {}),
   };
 }

@@ -95,3 +95,52 @@ export function scoreAlerts(plans: readonly HouseholdPlan[], alerts: readonly Ob
     latencyS: { p50: pct(latencies, 50), p90: pct(latencies, 90), max: latencies.length > 0 ? (latencies[latencies.length - 1] ?? null) : null },
   };
 }
+
+/** Violations with one attack (or none): how many, detectable, detected, missed, too short. */
+export interface AttackViolationScore {
+  readonly violations: number;
+  readonly detectable: number;
+  readonly detected: number;
+  readonly missed: number;
+  readonly short: number;
+}
+
+export interface AttackScore {
+  /** By the attack of the absence (`none` = no attack). */
+  readonly violations: Readonly<Record<string, AttackViolationScore>>;
+  readonly floods: { readonly episodes: number; readonly floodedMinutes: number; readonly alertsDuringFlood: number; readonly unexplainedAlertsDuringFlood: number };
+}
+
+/** Per-attack breakdown of scoreAlerts' violation counts, and the alerts during floods. */
+export function scoreAttacks(plans: readonly HouseholdPlan[], alerts: readonly ObservedAlert[], windowMs: number, toleranceMs: number): AttackScore {
+  const violations: Record<string, { violations: number; detectable: number; detected: number; missed: number; short: number }> = {};
+  let episodes = 0;
+  let floodedMs = 0;
+  let during = 0;
+  let unexplained = 0;
+  for (const plan of plans) {
+    const mine = alerts.filter((a) => a.beaconId === plan.beaconId).map((a) => ({ start: a.windowStart, end: a.windowEnd }));
+    for (const [j, absence] of plan.absences.entries()) {
+      const kind = plan.absenceAttacks?.[j] ?? 'none';
+      const s = (violations[kind] ??= { violations: 0, detectable: 0, detected: 0, missed: 0, short: 0 });
+      s.violations++;
+      if (absence.end - absence.start < windowMs + toleranceMs) {
+        s.short++;
+        continue;
+      }
+      s.detectable++;
+      if (mine.some((w) => overlaps(absence, w))) s.detected++;
+      else s.missed++;
+    }
+    for (const f of plan.floods ?? []) {
+      episodes++;
+      floodedMs += f.end - f.start;
+      for (const w of mine.filter((m) => overlaps(f, m))) {
+        during++;
+        const explained = plan.absences.some((a) => overlaps(a, w)) || plan.outages.some((x) => overlaps(x, w)) || plan.beaconOutages.some((x) => overlaps(x, w));
+        if (!explained) unexplained++;
+      }
+    }
+  }
+  return { violations, floods: { episodes, floodedMinutes: Math.round(floodedMs / 60_000), alertsDuringFlood: during, unexplainedAlertsDuringFlood: unexplained } };
+}
