@@ -139,6 +139,11 @@ export class Host {
       chain: Promise.resolve(),
     };
     this.actors.set(key, running);
+    // A journaled actor takes inputs only once it is restored: inputs arriving
+    // meanwhile queue behind the gate, so they are journaled after every event
+    // replay reads (never applied twice) and applied after them, in order.
+    let openGate: () => void = () => undefined;
+    if (journal !== undefined) running.chain = new Promise<void>((resolve) => (openGate = resolve));
     actor.on('*', (effect: Effect) => this.interpret(running, effect));
     actor.subscribe({
       error: (err: unknown) => {
@@ -154,11 +159,18 @@ export class Host {
     const replayed = journal === undefined ? 0 : await this.replay(running, journal, restored?.journalSeq ?? 0);
     const at = this.options.scheduler.now();
     if (snapshot === undefined && replayed === 0) {
-      this.send(running, { type: 'host.start', at });
-    } else {
-      this.rearmTimers(running);
-      this.send(running, { type: 'host.resume', at });
+      // host.start changes state (e.g. idle → running), so a journaled actor
+      // journals it: a restart before the first snapshot replays it first.
+      // It is queued first, ahead of any input waiting behind the gate.
+      if (journal === undefined) this.send(running, { type: 'host.start', at });
+      else this.input(running, { type: 'host.start', at });
+      openGate();
+      return;
     }
+    this.rearmTimers(running);
+    this.send(running, { type: 'host.resume', at });
+    openGate();
+    if (journal !== undefined) await this.work.idle();
   }
 
   /** Re-apply journaled events after the snapshot; returns how many. Effects are re-emitted (at-least-once). */
@@ -170,7 +182,6 @@ export class Host {
       journal.applied(seq);
       count++;
     }
-    await this.work.idle();
     return count;
   }
 
@@ -222,16 +233,22 @@ export class Host {
   }
 
   /**
-   * Stop every actor: `host.stop`, persist, cancel timers, release radios and
+   * Stop every actor: persist, `host.stop`, cancel timers, release radios and
    * subscriptions. Final snapshots stay readable through `snapshotOf`. Idempotent.
+   *
+   * Snapshots are persisted *before* `host.stop`: machines end in a final
+   * state on it, and a host restarted on the same store must resume the
+   * running machine, not restore a stopped one. Inputs journaled after the
+   * snapshot are replayed on restart.
    */
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    await this.work.idle();
+    await this.persist();
     const at = this.options.scheduler.now();
     for (const running of this.actors.values()) this.send(running, { type: 'host.stop', at });
     await this.work.idle();
-    await this.persist();
     for (const running of this.actors.values()) {
       for (const handle of running.timers.values()) this.options.scheduler.cancel(handle);
       running.timers.clear();

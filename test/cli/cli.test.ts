@@ -66,6 +66,18 @@ describe('tracecity CLI', () => {
     expect(bad.stderr).toMatch(/--actors: "toaster:3"/);
   });
 
+  it('host rejects actors of the other scenario and households outside the layout (exit 2)', async () => {
+    const demo = await tracecity(['host', '--broker', 'mqtt://127.0.0.1:1', '--actors', 'app-backend']);
+    expect(demo.code).toBe(2);
+    expect(demo.stderr).toMatch(/app-backend is not an actor of the demo scenario/);
+    const quarantine = await tracecity(['host', '--broker', 'mqtt://127.0.0.1:1', '--scenario', 'quarantine', '--actors', 'collector']);
+    expect(quarantine.code).toBe(2);
+    expect(quarantine.stderr).toMatch(/collector is not an actor of the quarantine scenario/);
+    const outside = await tracecity(['host', '--broker', 'mqtt://127.0.0.1:1', '--scenario', 'quarantine', '--households', '2', '--actors', 'phone:0-2']);
+    expect(outside.code).toBe(2);
+    expect(outside.stderr).toMatch(/household 2 is outside --households 2/);
+  });
+
   it('configuration errors are reported all at once', async () => {
     const r = await tracecity(['run', '--households', '0', '--duration', '99999999', '--quiet']);
     expect(r.code).toBe(2);

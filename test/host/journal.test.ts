@@ -51,6 +51,27 @@ const counter = setup({
 });
 
 const SPEC: ActorSpec = { role: 'app-backend', id: 'a1', machine: counter as AnyStateMachine, journal: { snapshotEvery: 3 } };
+
+/** Like the real backends: inputs count only once host.start moved it to running; host.stop is final. */
+const gated = setup({
+  types: { context: {} as { count: number }, events: {} as HostEvent | MessageEvent<'test.ping', { n: number }>, emitted: {} as Effect },
+  actions: {
+    count: assign(({ context }) => ({ count: context.count + 1 })),
+    ack: emit(({ event }) => {
+      const e = event as MessageEvent<'test.ping', { n: number }>;
+      return { type: 'bus.send', topic: e.envelope.replyTo ?? 'none', msgType: 'test.pong', body: { n: e.body.n } } as const;
+    }),
+  },
+}).createMachine({
+  context: { count: 0 },
+  initial: 'idle',
+  states: {
+    idle: { on: { 'host.start': 'running' } },
+    running: { on: { 'msg.test.ping': { actions: ['count', 'ack'] }, 'host.stop': 'stopped' } },
+    stopped: { type: 'final' },
+  },
+});
+const GATED: ActorSpec = { role: 'app-backend', id: 'a1', machine: gated as AnyStateMachine, journal: { snapshotEvery: 100 } };
 const REPLY = 'tc/v1/host/client/inbox';
 
 /** A store whose appends complete only when released: "the disk is slow". */
@@ -103,7 +124,8 @@ describe('journaled actors: acknowledged = durable, restart = snapshot + replay'
     await r.hub.idle();
     expect(r.context().count).toBe(1);
     expect(r.pongs).toEqual([1]);
-    expect((await store.read('journal/app-backend/a1')).length).toBe(1);
+    // host.start is journaled too (a restart before the first snapshot replays it first).
+    expect((await store.read('journal/app-backend/a1')).map((e) => e.seq)).toEqual([1, 2]);
   });
 
   it('a restarted host restores the last snapshot and replays the journal after it (at-least-once effects)', async () => {
@@ -115,7 +137,7 @@ describe('journaled actors: acknowledged = durable, restart = snapshot + replay'
     await first.scheduler.runUntil(1_000_000 + 2_500); // two ticks, journaled too
     expect(first.context()).toMatchObject({ count: 7, ticks: 2 });
     const journal = await store.read('journal/app-backend/a1');
-    expect(journal).toHaveLength(9);
+    expect(journal).toHaveLength(10); // host.start, 7 pings, 2 ticks
     // "kill -9": the first host is abandoned without stop() or persist().
 
     const second = rig(store);
@@ -124,7 +146,7 @@ describe('journaled actors: acknowledged = durable, restart = snapshot + replay'
     await second.host.spawn(SPEC);
     await second.hub.idle();
     expect(second.context()).toMatchObject({ count: 7, ticks: 2 });
-    // Snapshots were taken after events 3, 6 and 9: nothing left to replay, no duplicate acks.
+    // Snapshots were taken after events 3, 6 and 9: only the last tick is replayed, no duplicate acks.
     expect(second.pongs).toEqual([]);
     expect(second.context().timers['tick']).toBe(1_000_000 + 3_000);
     await second.scheduler.runUntil(1_000_000 + 3_500);
@@ -147,6 +169,47 @@ describe('journaled actors: acknowledged = durable, restart = snapshot + replay'
     await second.hub.idle();
     expect(second.context().count).toBe(4);
     expect(second.pongs).toEqual([1, 2, 3, 4]); // re-sent: receivers must be idempotent
+  });
+
+  it('a restart before the first snapshot replays host.start first, so a gated machine runs again', async () => {
+    const store = new MemoryStore();
+    const first = rig(store);
+    await first.ready;
+    await first.host.spawn(GATED);
+    for (let n = 1; n <= 3; n++) await first.ping(n);
+    await first.scheduler.runUntil(1_000_000 + 100);
+    expect(first.pongs).toEqual([1, 2, 3]);
+    // "kill -9" before any snapshot: only the journal is left.
+    expect(await store.keys('actor-snapshot/')).toEqual([]);
+
+    const second = rig(store);
+    await second.ready;
+    await second.host.spawn(GATED);
+    await second.ping(4);
+    await second.scheduler.runUntil(1_000_000 + 200);
+    expect(second.host.snapshotOf('app-backend', 'a1').value).toBe('running');
+    expect((second.context() as unknown as { count: number }).count).toBe(4);
+    expect(second.pongs).toEqual([1, 2, 3, 4]); // replayed acks re-sent, then the new one
+  });
+
+  it('a host stopped cleanly persists the running machine: a restart on the same store resumes it', async () => {
+    const store = new MemoryStore();
+    const first = rig(store);
+    await first.ready;
+    await first.host.spawn(GATED);
+    await first.ping(1);
+    await first.scheduler.runUntil(1_000_000 + 100);
+    await first.host.stop();
+    expect(first.host.snapshotOf('app-backend', 'a1').value).toBe('stopped');
+
+    const second = rig(store);
+    await second.ready;
+    await second.host.spawn(GATED);
+    await second.ping(2);
+    await second.scheduler.runUntil(1_000_000 + 200);
+    expect(second.host.snapshotOf('app-backend', 'a1').value).toBe('running');
+    expect((second.context() as unknown as { count: number }).count).toBe(2);
+    expect(second.pongs).toEqual([2]); // the snapshot covers the journal: nothing replayed
   });
 
   it('a failing journal append drops the input, counts it, and never crashes the host', async () => {

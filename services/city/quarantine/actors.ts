@@ -80,7 +80,7 @@ export function backendSpecs(crypto: CryptoSuite, p: QuarantineProtocol): ActorS
       id: APP_BACKEND_ID,
       machine: createAppBackendMachine({ crypto }) as AnyStateMachine,
       input: app,
-      journal: { snapshotEvery: 5000 },
+      journal: { snapshotEvery: 500 },
       subscribe: [tokensTopic(APP_BACKEND_ID), quarantineTopic(APP_BACKEND_ID), controlTopic(APP_BACKEND_ID)],
     },
     {
@@ -88,7 +88,7 @@ export function backendSpecs(crypto: CryptoSuite, p: QuarantineProtocol): ActorS
       id: POLICE_ID,
       machine: createPoliceBackendMachine() as AnyStateMachine,
       input: police,
-      journal: { snapshotEvery: 5000 },
+      journal: { snapshotEvery: 500 },
       subscribe: [alertsTopic(POLICE_ID)],
     },
     { role: 'health-authority', id: HEALTH_AUTHORITY_ID, machine: createHealthAuthorityMachine() as AnyStateMachine, input: ha },
