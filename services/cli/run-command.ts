@@ -66,7 +66,7 @@ function formatSummary(s: DemoSummary, bus: BusChoice, wallS: number, file: stri
   const busName = bus.kind === 'url' ? bus.url : bus.kind === 'memory' ? 'in-memory' : 'embedded aedes';
   const lines = [
     `tracecity demo — seed ${s.seed}, ${s.actors.beacons} beacons, ${s.actors.phones} phones, ${s.simulated.durationS} simulated s over ${busName}`,
-    `  frames sent         ${s.beacons.framesBuilt} beacon frames (${s.beacons.fragmentsPerFrame} fragments each), ${s.air['sent'] ?? 0} advertisements on air`,
+    `  frames sent         ${s.beacons.framesBuilt} beacon frames (${s.beacons.fragmentsPerFrame} fragments each); ${s.air['sent'] ?? 0} advertising events evaluated, ${s.air['scheduledSkipped'] ?? 0} skipped (nobody scanning in range)`,
     `  frames received     ${s.phones.fragmentsReceived} fragments received by phones`,
     `  frames reassembled  ${s.phones.framesReassembled} (rejected ${s.phones.framesRejected})`,
     `  reported            ${s.collector.framesHeard} distinct frames in ${s.collector.reports} reports; ${s.collector.beaconsHeard} beacons heard by ${s.collector.phonesHeardSomething} phones; mean RSSI ${s.collector.meanRssiDbm ?? 'n/a'} dBm`,
