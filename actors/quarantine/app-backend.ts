@@ -36,8 +36,8 @@
  * Crypto: the CryptoSuite is a dependency closed over by the actions
  * (`createAppBackendMachine`), never context, so snapshots stay plain data.
  */
-import { enqueueActions, setup } from 'xstate';
-import type { Effect, HostEvent, MessageEvent, TimerEvent } from '../effects.ts';
+import { createBackendMachine } from './backend-machine.ts';
+import type { HostEvent, MessageEvent, TimerEvent } from '../effects.ts';
 import type { CryptoSuite } from '../../protocol/crypto/suite.ts';
 import type { AlertRef, BeaconRef, QuarantineRegister, TokensForward } from '../../protocol/quarantine/messages.ts';
 import {
@@ -111,42 +111,10 @@ function reduce(deps: AppBackendDeps, context: AppBackendContext, event: AppBack
 }
 
 export function createAppBackendMachine(deps: AppBackendDeps) {
-  return setup({
-    types: {
-      input: {} as AppBackendInput,
-      context: {} as AppBackendContext,
-      events: {} as AppBackendEvent,
-      emitted: {} as Effect,
-    },
-    actions: {
-      // One reducer step: the context update and the effects it asks for, in order.
-      apply: enqueueActions(({ context, event, enqueue }) => {
-        const step = reduce(deps, context, event);
-        if (Object.keys(step.context).length > 0) enqueue.assign(step.context);
-        for (const effect of step.effects) enqueue.emit(effect);
-      }),
-    },
-  }).createMachine({
+  return createBackendMachine<AppBackendInput, AppBackendContext, AppBackendEvent>({
     id: 'app-backend',
-    context: ({ input }) => initialContext(input),
-    initial: 'idle',
-    states: {
-      idle: {
-        on: { 'host.start': { target: 'running' } },
-      },
-      running: {
-        on: {
-          'msg.quarantine.register': { actions: 'apply' },
-          'msg.quarantine.end': { actions: 'apply' },
-          'msg.monitoring.enable': { actions: 'apply' },
-          'msg.monitoring.disable': { actions: 'apply' },
-          'msg.tokens.forward': { actions: 'apply' },
-          'msg.alert.ack': { actions: 'apply' },
-          'timer.*': { actions: 'apply' },
-          'host.stop': { target: 'stopped' },
-        },
-      },
-      stopped: { type: 'final' },
-    },
+    initialContext,
+    reduce: (context, event) => reduce(deps, context, event),
+    handles: ['msg.quarantine.register', 'msg.quarantine.end', 'msg.monitoring.enable', 'msg.monitoring.disable', 'msg.tokens.forward', 'msg.alert.ack', 'timer.*'],
   });
 }

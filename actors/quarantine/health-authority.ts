@@ -31,7 +31,7 @@
  * wildcard `timer.*` transition (scheme of app-backend.ts); a firing before
  * its recorded deadline, or for a timer no longer recorded, is stale.
  */
-import { enqueueActions, setup } from 'xstate';
+import { createBackendMachine } from './backend-machine.ts';
 import type { Effect, HostEvent, MessageEvent, TimerEvent } from '../effects.ts';
 import { timerSet, withTimer, withoutTimer } from '../effects.ts';
 import type { SimMillis } from '../ports.ts';
@@ -238,40 +238,11 @@ function reduce(context: HealthAuthorityContext, event: HealthAuthorityEvent): S
 }
 
 export function createHealthAuthorityMachine() {
-  return setup({
-    types: {
-      input: {} as HealthAuthorityInput,
-      context: {} as HealthAuthorityContext,
-      events: {} as HealthAuthorityEvent,
-      emitted: {} as Effect,
-    },
-    actions: {
-      // One reducer step: the context update and the effects it asks for, in order.
-      apply: enqueueActions(({ context, event, enqueue }) => {
-        const step = reduce(context, event);
-        if (Object.keys(step.context).length > 0) enqueue.assign(step.context);
-        for (const effect of step.effects) enqueue.emit(effect);
-      }),
-    },
-  }).createMachine({
+  return createBackendMachine<HealthAuthorityInput, HealthAuthorityContext, HealthAuthorityEvent>({
     id: 'health-authority',
-    context: ({ input }) => initialContext(input),
-    initial: 'idle',
-    states: {
-      idle: {
-        on: { 'host.start': { target: 'running' } },
-      },
-      running: {
-        on: {
-          'ha.quarantine': { actions: 'apply' },
-          'ha.release': { actions: 'apply' },
-          'msg.quarantine.registered': { actions: 'apply' },
-          'timer.*': { actions: 'apply' },
-          'host.stop': { target: 'stopped' },
-        },
-      },
-      stopped: { type: 'final' },
-    },
+    initialContext,
+    reduce,
+    handles: ['ha.quarantine', 'ha.release', 'msg.quarantine.registered', 'timer.*'],
   });
 }
 

@@ -31,8 +31,8 @@
  * No crypto is needed; `createPoliceBackendMachine()` is a factory anyway so
  * every quarantine role is built the same way by the host.
  */
-import { enqueueActions, setup } from 'xstate';
-import type { Effect, HostEvent, MessageEvent, TimerEvent } from '../effects.ts';
+import { createBackendMachine } from './backend-machine.ts';
+import type { HostEvent, MessageEvent, TimerEvent } from '../effects.ts';
 import type { AlertRaise, AlertRef, BeaconRef, BeaconRegister } from '../../protocol/quarantine/messages.ts';
 import {
   alertClosed,
@@ -88,43 +88,11 @@ function reduce(context: PoliceBackendContext, event: PoliceBackendEvent): Step 
 }
 
 export function createPoliceBackendMachine() {
-  return setup({
-    types: {
-      input: {} as PoliceBackendInput,
-      context: {} as PoliceBackendContext,
-      events: {} as PoliceBackendEvent,
-      emitted: {} as Effect,
-    },
-    actions: {
-      // One reducer step: the context update first, then its effects in order. xstate defers
-      // emitted events until the new snapshot is committed, so an ack never precedes its store.
-      apply: enqueueActions(({ context, event, enqueue }) => {
-        const step = reduce(context, event);
-        if (Object.keys(step.context).length > 0) enqueue.assign(step.context);
-        for (const effect of step.effects) enqueue.emit(effect);
-      }),
-    },
-  }).createMachine({
+  return createBackendMachine<PoliceBackendInput, PoliceBackendContext, PoliceBackendEvent>({
     id: 'police-backend',
-    context: ({ input }) => initialContext(input),
-    initial: 'idle',
-    states: {
-      idle: {
-        on: { 'host.start': { target: 'running' } },
-      },
-      running: {
-        on: {
-          'msg.alert.raise': { actions: 'apply' },
-          'msg.alert.close': { actions: 'apply' },
-          'msg.beacon.register': { actions: 'apply' },
-          'msg.beacon.resolve': { actions: 'apply' },
-          'msg.monitoring.disable': { actions: 'apply' },
-          'timer.*': { actions: 'apply' },
-          'host.stop': { target: 'stopped' },
-        },
-      },
-      stopped: { type: 'final' },
-    },
+    initialContext,
+    reduce,
+    handles: ['msg.alert.raise', 'msg.alert.close', 'msg.beacon.register', 'msg.beacon.resolve', 'msg.monitoring.disable', 'timer.*'],
   });
 }
 

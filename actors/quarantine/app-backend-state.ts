@@ -1,0 +1,114 @@
+/**
+ * The app backend's state: input, per-quarantine records, counters, timer
+ * names, and the initial context (app-backend-logic.ts holds the rules).
+ */
+import type { SimMillis } from '../ports.ts';
+import type { AlertRaise } from '../../protocol/quarantine/messages.ts';
+import type { ReducerStep } from './backend-machine.ts';
+
+export interface AppBackendInput {
+  readonly id: string;
+  /** The police backend's alerts topic (`police-backend/<id>/alerts`). */
+  readonly policeAlertsTopic: string;
+  /** This backend's inbox: the replyTo of every alert, where `alert.ack` arrives. */
+  readonly inboxTopic: string;
+  /** Alert window: longest silence (no valid token) allowed, ms (default 6 min). */
+  readonly windowMs: number;
+  /** Freshness tolerance, ms (default 60 s): token ttl and the grace after a window. */
+  readonly toleranceMs: number;
+  /** Resend period of an unacknowledged `alert.raise`, ms. */
+  readonly alertRetryMs: number;
+}
+
+export const DEFAULT_WINDOW_MS = 6 * 60_000;
+export const DEFAULT_TOLERANCE_MS = 60_000;
+/** Applied batch numbers remembered per record for re-acks (oldest forgotten first). */
+export const MAX_REMEMBERED_BATCHES = 64;
+/** Unacknowledged alerts kept per record (oldest dropped and counted beyond it). */
+export const MAX_PENDING_ALERTS = 64;
+/** Weight of the newest delay sample in the EWMA reliability score. */
+export const DELAY_EWMA_ALPHA = 0.125;
+
+export interface DelayStats {
+  readonly samples: number;
+  /** Running mean of (arrival at backend − token timestamp), ms. */
+  readonly meanMs: number;
+  /** EWMA of the same delay, ms (recent connection quality). */
+  readonly ewmaMs: number;
+}
+
+export interface QuarantineRecord {
+  readonly sk: Uint8Array;
+  readonly tPast: number;
+  readonly beaconId: string;
+  readonly beaconKey: Uint8Array;
+  readonly endsAt: number;
+  readonly monitoring: boolean;
+  /** Start of the current alert window: monitoring start or the last in-window valid token, ms. */
+  readonly windowStart: number;
+  /** Timestamp (not arrival) of the newest valid token, ms; null before the first. */
+  readonly lastValidTokenAt: number | null;
+  /**
+   * Replay guard: sha256(token) hex → token timestamp ms. Pruned to tokens
+   * newer than `at − (windowMs + toleranceMs)`: an older token fails the
+   * ttl (= window + tolerance) check before the replay check, so forgetting it is safe.
+   */
+  readonly seen: Readonly<Record<string, number>>;
+  /** batch number → the ack sent, for re-acks without recount. */
+  readonly batches: Readonly<Record<string, { readonly accepted: number; readonly rejected: number }>>;
+  readonly delay: DelayStats;
+  /** Raised but not yet acknowledged by the police backend, oldest first. */
+  readonly pendingAlerts: readonly AlertRaise[];
+}
+
+export interface AppBackendCounters {
+  readonly tokensValid: number;
+  readonly tokensInvalid: Readonly<Record<string, number>>;
+  readonly replays: number;
+  readonly alertsRaised: number;
+  readonly alertsResent: number;
+  readonly alertsDropped: number;
+  readonly batchesApplied: number;
+  readonly batchesReacked: number;
+}
+
+export interface AppBackendContext {
+  readonly input: AppBackendInput;
+  /** Records by hex(sk). */
+  readonly records: Readonly<Record<string, QuarantineRecord>>;
+  /** beaconId → hex(sk). */
+  readonly byBeacon: Readonly<Record<string, string>>;
+  readonly counters: AppBackendCounters;
+  readonly timers: Readonly<Record<string, SimMillis>>;
+}
+
+export type Step = ReducerStep<AppBackendContext>;
+
+
+/** Timer kinds, one timer per kind and record: `<kind>:<beaconId>` (beacon ids never contain `:`). */
+export type TimerKind = 'window' | 'end' | 'retry';
+export const timerName = (kind: TimerKind, beaconId: string): string => `${kind}:${beaconId}`;
+
+export function parseTimerName(name: string): { kind: TimerKind; beaconId: string } | undefined {
+  const colon = name.indexOf(':');
+  if (colon < 0) return undefined;
+  const kind = name.slice(0, colon);
+  if (kind !== 'window' && kind !== 'end' && kind !== 'retry') return undefined;
+  return { kind, beaconId: name.slice(colon + 1) };
+}
+
+export function initialContext(input: AppBackendInput): AppBackendContext {
+  return {
+    input,
+    records: {},
+    byBeacon: {},
+    counters: { tokensValid: 0, tokensInvalid: {}, replays: 0, alertsRaised: 0, alertsResent: 0, alertsDropped: 0, batchesApplied: 0, batchesReacked: 0 },
+    timers: {},
+  };
+}
+
+export function hex(bytes: Uint8Array): string {
+  let out = '';
+  for (const b of bytes) out += b.toString(16).padStart(2, '0');
+  return out;
+}
