@@ -5,39 +5,14 @@
  * reassemble them and report to the collector. Once over the embedded aedes
  * (`tracecity broker`), once over a real Mosquitto.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { join } from 'node:path';
+import { exited, killLeftovers, tracecity } from '../support/processes.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { mosquittoSkipReason, startMosquitto } from '../support/mosquitto.ts';
 
-const BIN = join(process.cwd(), 'bin', 'tracecity.js');
-const children: ChildProcess[] = [];
 
-interface Proc {
-  readonly child: ChildProcess;
-  stdout(): string;
-  stderr(): string;
-}
 
-function tracecity(args: readonly string[]): Proc {
-  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  let out = '';
-  let err = '';
-  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-  return { child, stdout: () => out, stderr: () => err };
-}
 
-async function exited(p: Proc, timeoutMs: number): Promise<number> {
-  if (p.child.exitCode !== null) return p.child.exitCode;
-  const timer = setTimeout(() => p.child.kill('SIGKILL'), timeoutMs);
-  const [code] = (await once(p.child, 'exit')) as [number | null];
-  clearTimeout(timer);
-  return code ?? -1;
-}
 
 async function startBrokerProcess(): Promise<{ url: string; stop(): Promise<void> }> {
   const broker = tracecity(['broker', '--port', '0', '--log-level', 'warn']);
@@ -89,9 +64,7 @@ function expectFramesCrossed({ beacons, phones }: { beacons: HostReport; phones:
   expect(framesBuilt.every((n) => n >= 10)).toBe(true);
 }
 
-afterEach(() => {
-  for (const c of children.splice(0)) if (c.exitCode === null) c.kill('SIGKILL');
-});
+afterEach(killLeftovers);
 
 describe('multi-process: broker + beacon host + phone host', () => {
   it('over the embedded aedes broker (tracecity broker)', async () => {

@@ -16,8 +16,7 @@
  * for CLEAN_MS and everything is stopped with SIGTERM (each host prints its
  * JSON report).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
+import { exited, killLeftovers, tracecity, type Proc } from '../support/processes.ts';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,8 +25,6 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { AlertReport, AppBackendReport, PhoneReport, PoliceReport } from '../../services/city/quarantine/hosting-report.ts';
 import { prng } from '../support/test-rng.ts';
 
-const BIN = join(process.cwd(), 'bin', 'tracecity.js');
-const children: ChildProcess[] = [];
 
 /** Kills after the backend reported ready, and kills at a random moment after spawn (startup, replay). */
 const KILLS_SERVING = 10;
@@ -45,29 +42,8 @@ const COMMON = [
 const COMPLIANT = ['qb0', 'qb1', 'qb2'];
 const SILENT = 'qb3';
 
-interface Proc {
-  readonly child: ChildProcess;
-  stdout(): string;
-  stderr(): string;
-}
 
-function tracecity(args: readonly string[]): Proc {
-  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  let out = '';
-  let err = '';
-  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-  return { child, stdout: () => out, stderr: () => err };
-}
 
-async function exited(p: Proc, timeoutMs: number): Promise<number | string> {
-  if (p.child.exitCode !== null || p.child.signalCode !== null) return p.child.exitCode ?? p.child.signalCode ?? -1;
-  const timer = setTimeout(() => p.child.kill('SIGKILL'), timeoutMs);
-  const [code, signal] = (await once(p.child, 'exit')) as [number | null, NodeJS.Signals | null];
-  clearTimeout(timer);
-  return code ?? signal ?? -1;
-}
 
 async function waitFor(p: Proc, pattern: RegExp, timeoutMs: number): Promise<RegExpExecArray> {
   const until = Date.now() + timeoutMs;
@@ -91,9 +67,7 @@ interface HostReport {
   actors: Record<string, unknown>;
 }
 
-afterEach(() => {
-  for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-});
+afterEach(killLeftovers);
 
 /** Alerts of one beacon must cover disjoint windows. */
 function overlapping(alerts: readonly AlertReport[]): AlertReport[] {
@@ -197,7 +171,7 @@ describe('quarantine: kill -9 of the app backend, restart on the same store', ()
       process.stderr.write(`quarantine-crash: ${JSON.stringify(measured)}\n`);
       expect(kills).toBeGreaterThanOrEqual(10);
     } finally {
-      for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+      killLeftovers();
       await rm(dir, { recursive: true, force: true });
     }
   }, 150_000);
