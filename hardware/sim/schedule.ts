@@ -18,7 +18,7 @@
  * the PRNG is sfc32. Neither is cryptographic: this is simulation noise.
  */
 import type { Rng } from '../../actors/ports.ts';
-import { MisuseError } from '../../protocol/errors.ts';
+import { uniformFloat, uniformInt } from '../../protocol/crypto/drbg.ts';
 
 /** advDelay is drawn uniformly from 0..MAX_ADV_DELAY_MS (integer ms keeps simulated time integral). */
 export const MAX_ADV_DELAY_MS = 10;
@@ -78,7 +78,6 @@ export class AdvSchedule {
   }
 }
 
-const TWO_POW_32 = 2 ** 32;
 
 /**
  * Rng (actors/ports.ts) re-seeded per (set, event, receiver) with reset():
@@ -111,20 +110,11 @@ export class KeyedRng implements Rng {
 
   /** Same 53-bit construction as SeededRng.float. */
   float(): number {
-    const hi = this.uint32() >>> 5;
-    const lo = this.uint32() >>> 6;
-    return (hi * 67108864 + lo) / 9007199254740992;
+    return uniformFloat(this);
   }
 
   int(maxExclusive: number): number {
-    if (!Number.isSafeInteger(maxExclusive) || maxExclusive < 1 || maxExclusive > TWO_POW_32) {
-      throw new MisuseError('maxExclusive', `must be an integer in [1, 2^32], got ${maxExclusive}`);
-    }
-    const limit = TWO_POW_32 - (TWO_POW_32 % maxExclusive);
-    for (;;) {
-      const x = this.uint32();
-      if (x < limit) return x % maxExclusive;
-    }
+    return uniformInt(this, maxExclusive);
   }
 
   bytes(length: number): Uint8Array {

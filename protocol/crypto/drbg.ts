@@ -189,22 +189,12 @@ export class SeededRng {
 
   /** Uniform float in [0, 1) with 53 random bits. */
   float(): number {
-    const hi = this.uint32() >>> 5; // 27 bits
-    const lo = this.uint32() >>> 6; // 26 bits
-    return (hi * 67108864 + lo) / 9007199254740992; // (hi · 2^26 + lo) / 2^53
+    return uniformFloat(this);
   }
 
   /** Uniform integer in [0, maxExclusive), 1 ≤ maxExclusive ≤ 2^32, without modulo bias. */
   int(maxExclusive: number): number {
-    if (!Number.isSafeInteger(maxExclusive) || maxExclusive < 1 || maxExclusive > TWO_POW_32) {
-      throw new MisuseError('maxExclusive', `must be an integer in [1, 2^32], got ${maxExclusive}`);
-    }
-    // Accept only the largest multiple of maxExclusive below 2^32; expected draws < 2.
-    const limit = TWO_POW_32 - (TWO_POW_32 % maxExclusive);
-    for (;;) {
-      const x = this.uint32();
-      if (x < limit) return x % maxExclusive;
-    }
+    return uniformInt(this, maxExclusive);
   }
 
   /** Offset of `position` inside the buffer, refilling when it lies outside. */
@@ -223,5 +213,32 @@ export class SeededRng {
   private filledBuffer(): Uint8Array {
     if (this.buffer === undefined) throw new Error('SeededRng: buffer read before fill');
     return this.buffer;
+  }
+}
+
+/** A source of uniform 32-bit words (SeededRng, hardware/sim's KeyedRng). */
+export interface Uint32Source {
+  uint32(): number;
+}
+
+/** Uniform float in [0, 1) with 53 random bits from two words: (hi · 2^26 + lo) / 2^53. */
+export function uniformFloat(source: Uint32Source): number {
+  const hi = source.uint32() >>> 5; // 27 bits
+  const lo = source.uint32() >>> 6; // 26 bits
+  return (hi * 67108864 + lo) / 9007199254740992;
+}
+
+/** Uniform integer in [0, maxExclusive), 1 ≤ maxExclusive ≤ 2^32, without modulo bias. */
+export function uniformInt(source: Uint32Source, maxExclusive: number): number {
+  ensure(
+    Number.isSafeInteger(maxExclusive) && maxExclusive >= 1 && maxExclusive <= TWO_POW_32,
+    'maxExclusive',
+    `must be an integer in [1, 2^32], got ${maxExclusive}`,
+  );
+  // Accept only the largest multiple of maxExclusive below 2^32; expected draws < 2.
+  const limit = TWO_POW_32 - (TWO_POW_32 % maxExclusive);
+  for (;;) {
+    const x = source.uint32();
+    if (x < limit) return x % maxExclusive;
   }
 }
