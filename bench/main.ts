@@ -8,16 +8,18 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { busBench } from './bus.ts';
+import { cityBench } from './city.ts';
 import { cryptoBench } from './crypto.ts';
 import { radioBench } from './radio.ts';
 import type { BenchModule, BenchRow } from './report.ts';
 import { storeBench } from './store.ts';
 import { tokenBench } from './token.ts';
 
-const MODULES: Record<string, BenchModule> = { bus: busBench, crypto: cryptoBench, store: storeBench, radio: radioBench, token: tokenBench };
+const MODULES: Record<string, BenchModule> = { bus: busBench, crypto: cryptoBench, store: storeBench, radio: radioBench, city: cityBench, token: tokenBench };
 
 function fmt(n: number): string {
   if (!Number.isFinite(n)) return String(n);
+  if (Number.isInteger(n)) return n.toLocaleString('en-US');
   const abs = Math.abs(n);
   if (abs >= 1000) return Math.round(n).toLocaleString('en-US');
   if (abs >= 10) return n.toFixed(1);
