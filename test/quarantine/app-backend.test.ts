@@ -1,4 +1,5 @@
-import { createActor } from 'xstate';
+import { startMachine } from '../support/harness.ts';
+import type { AnyStateMachine } from 'xstate';
 import { describe, expect, it } from 'vitest';
 import type { Effect } from '../../actors/effects.ts';
 import { createAppBackendMachine, hex, type AppBackendContext, type AppBackendEvent, type AppBackendInput } from '../../actors/quarantine/app-backend.ts';
@@ -48,18 +49,7 @@ const tuple = (t: Uint8Array, receivedAt: number) => ({ token: t, receivedAt });
 const timer = (name: string, at: number) => ({ type: `timer.${name}` as const, at });
 
 function start() {
-  const actor = createActor(machine, { input });
-  const effects: Effect[] = [];
-  actor.on('*', (e: Effect) => effects.push(e));
-  actor.start();
-  actor.send({ type: 'host.start', at: T0 });
-  const send = (event: AppBackendEvent): Effect[] => {
-    const from = effects.length;
-    actor.send(event);
-    return effects.slice(from);
-  };
-  const ctx = (): AppBackendContext => actor.getSnapshot().context;
-  return { actor, effects, send, ctx };
+  return startMachine<AppBackendContext, AppBackendEvent>(machine as AnyStateMachine, input, T0);
 }
 
 function monitored() {

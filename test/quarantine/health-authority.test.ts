@@ -1,4 +1,5 @@
-import { createActor } from 'xstate';
+import { startMachine } from '../support/harness.ts';
+import type { AnyStateMachine } from 'xstate';
 import { describe, expect, it } from 'vitest';
 import type { Effect } from '../../actors/effects.ts';
 import {
@@ -48,18 +49,7 @@ const expectedRegister: QuarantineRegister = { sk: SK, tPast: T0 - 3600_000, bea
 const registerSend: Effect = { type: 'bus.send', topic: QUARANTINE, msgType: 'quarantine.register', body: quarantineRegisterCodec.encode(expectedRegister), qos: 1, replyTo: INBOX };
 
 function start() {
-  const actor = createActor(machine, { input });
-  const effects: Effect[] = [];
-  actor.on('*', (e: Effect) => effects.push(e));
-  actor.start();
-  actor.send({ type: 'host.start', at: T0 });
-  const send = (event: HealthAuthorityEvent): Effect[] => {
-    const from = effects.length;
-    actor.send(event);
-    return effects.slice(from);
-  };
-  const ctx = (): HealthAuthorityContext => actor.getSnapshot().context;
-  return { actor, send, ctx };
+  return startMachine<HealthAuthorityContext, HealthAuthorityEvent>(machine as AnyStateMachine, input, T0);
 }
 
 describe('health authority: registration', () => {
