@@ -8,7 +8,7 @@
  * timestamps are Unix seconds and are converted to ms (× 1000) on arrival.
  */
 import type { Effect } from '../effects.ts';
-import { timerSet, withTimer, withoutTimer } from '../effects.ts';
+import { timerSet } from '../effects.ts';
 import type { SimMillis } from '../ports.ts';
 import type { CryptoSuite } from '../../protocol/crypto/suite.ts';
 import type { WireValue } from '../../protocol/wire/msgpack.ts';
@@ -26,8 +26,8 @@ import {
   DELAY_EWMA_ALPHA,
   MAX_PENDING_ALERTS,
   MAX_REMEMBERED_BATCHES,
+  DUE_TIMER,
   hex,
-  timerName,
   type AppBackendContext,
   type QuarantineRecord,
   type Step,
@@ -79,15 +79,11 @@ export function register(context: AppBackendContext, msg: QuarantineRegister, at
     batches: {},
     delay: { samples: 0, meanMs: 0, ewmaMs: 0 },
     pendingAlerts: [],
+    retryAt: null,
   };
-  const end = timerName('end', msg.beaconId);
   return {
-    context: {
-      records: withRecord(context, key, record),
-      byBeacon: { ...context.byBeacon, [msg.beaconId]: key },
-      timers: withTimer(context.timers, end, msg.endsAt),
-    },
-    effects: [timerSet(end, msg.endsAt), ...registered],
+    context: { records: withRecord(context, key, record), byBeacon: { ...context.byBeacon, [msg.beaconId]: key } },
+    effects: registered,
   };
 }
 
@@ -95,7 +91,7 @@ function conflict(beaconId: string, msg: string): Step {
   return { context: {}, effects: [{ type: 'log', level: 'warn', msg: `quarantine.register refused: ${msg}`, fields: { beaconId } }] };
 }
 
-/** Delete a record and its timers (quarantine end, by message or by its `end` timer). */
+/** Delete a record (quarantine end, by message or at endsAt); its deadlines go with it. */
 export function endQuarantine(context: AppBackendContext, beaconId: string): Step {
   const key = context.byBeacon[beaconId];
   if (key === undefined) return NOTHING;
@@ -103,49 +99,24 @@ export function endQuarantine(context: AppBackendContext, beaconId: string): Ste
   delete records[key];
   const byBeacon = { ...context.byBeacon };
   delete byBeacon[beaconId];
-  let timers = context.timers;
-  const effects: Effect[] = [];
-  for (const kind of ['window', 'end', 'retry'] as const) {
-    const name = timerName(kind, beaconId);
-    if (timers[name] === undefined) continue;
-    timers = withoutTimer(timers, name);
-    effects.push({ type: 'timer.cancel', name });
-  }
-  return { context: { records, byBeacon, timers }, effects };
-}
-
-/** `end:<beacon>` fired: the quarantine is over (a stale firing is ignored). */
-export function endTimerFired(context: AppBackendContext, beaconId: string, at: SimMillis): Step {
-  const deadline = context.timers[timerName('end', beaconId)];
-  return deadline === undefined || at < deadline ? NOTHING : endQuarantine(context, beaconId);
+  return { context: { records, byBeacon }, effects: [] };
 }
 
 // ---------------------------------------------------------------- monitoring
-
-function armWindow(context: AppBackendContext, timers: Readonly<Record<string, SimMillis>>, beaconId: string, windowStart: number): { timers: Record<string, SimMillis>; effect: Effect } {
-  const name = timerName('window', beaconId);
-  const deadline = windowStart + context.input.windowMs + context.input.toleranceMs;
-  return { timers: withTimer(timers, name, deadline), effect: timerSet(name, deadline) };
-}
 
 export function enableMonitoring(context: AppBackendContext, beaconId: string, at: SimMillis): Step {
   const key = context.byBeacon[beaconId];
   const record = key === undefined ? undefined : context.records[key];
   if (key === undefined || record === undefined || record.monitoring) return NOTHING;
-  const armed = armWindow(context, context.timers, beaconId, at);
-  return { context: { records: withRecord(context, key, { ...record, monitoring: true, windowStart: at }), timers: armed.timers }, effects: [armed.effect] };
+  return { context: { records: withRecord(context, key, { ...record, monitoring: true, windowStart: at }) }, effects: [] };
 }
 
 export function disableMonitoring(context: AppBackendContext, beaconId: string): Step {
   const key = context.byBeacon[beaconId];
   const record = key === undefined ? undefined : context.records[key];
   if (key === undefined || record === undefined || !record.monitoring) return NOTHING;
-  const name = timerName('window', beaconId);
   // Alerts already raised keep being retried until acknowledged.
-  return {
-    context: { records: withRecord(context, key, { ...record, monitoring: false }), timers: withoutTimer(context.timers, name) },
-    effects: [{ type: 'timer.cancel', name }],
-  };
+  return { context: { records: withRecord(context, key, { ...record, monitoring: false }) }, effects: [] };
 }
 
 // ---------------------------------------------------------------- tokens
@@ -209,21 +180,12 @@ export function forwardTokens(deps: { crypto: CryptoSuite }, context: AppBackend
   const rejected = msg.tuples.length - accepted;
   const batches = rememberBatch(record.batches, msg.batch, accepted, rejected);
   const updated: QuarantineRecord = { ...record, seen, batches, delay, windowStart, lastValidTokenAt };
-  let timers = context.timers;
-  const effects: Effect[] = [];
-  if (record.monitoring && windowStart !== record.windowStart) {
-    const armed = armWindow(context, timers, record.beaconId, windowStart);
-    timers = armed.timers;
-    effects.push(armed.effect);
-  }
-  effects.push(...ack(accepted, rejected));
   return {
     context: {
       records: withRecord(context, key, updated),
-      timers,
       counters: { ...counters, tokensValid, tokensInvalid, replays, batchesApplied: counters.batchesApplied + 1 },
     },
-    effects,
+    effects: ack(accepted, rejected),
   };
 }
 
@@ -236,63 +198,61 @@ function rememberBatch(batches: QuarantineRecord['batches'], batch: number, acce
 
 // ---------------------------------------------------------------- alerts
 
-/** Window timer fired: raise one alert for the silent window, then arm the next window. */
-export function windowElapsed(context: AppBackendContext, beaconId: string, at: SimMillis): Step {
-  const name = timerName('window', beaconId);
-  const deadline = context.timers[name];
-  const key = context.byBeacon[beaconId];
-  const record = key === undefined ? undefined : context.records[key];
-  // Stale firing (cancelled, re-armed later, or record gone): ignore.
-  if (deadline === undefined || at < deadline || key === undefined || record === undefined || !record.monitoring) return NOTHING;
+/** The record's window deadline: a valid token arriving up to and including it saves the window (monitoring only). */
+export function windowDeadline(input: AppBackendContext['input'], record: QuarantineRecord): number | null {
+  return record.monitoring ? record.windowStart + input.windowMs + input.toleranceMs : null;
+}
+
+/**
+ * The window is checked one millisecond after its deadline: a batch arriving
+ * at the deadline itself is "within window + tolerance" and must win, and in
+ * a discrete-event run a timer due at the same instant as a message would
+ * otherwise fire first (timers fire within the step, bus deliveries settle
+ * after it). Regression: test/city/offline-phone.test.ts, network back exactly at D.
+ */
+export const WINDOW_CHECK_AFTER_MS = 1;
+
+function windowCheckAt(input: AppBackendContext['input'], record: QuarantineRecord): number | null {
+  const deadline = windowDeadline(input, record);
+  return deadline === null ? null : deadline + WINDOW_CHECK_AFTER_MS;
+}
+
+/** The window of `record` has elapsed at `at`: raise one alert for it and start the next window. */
+function windowElapsed(context: AppBackendContext, key: string, record: QuarantineRecord, at: SimMillis): Step {
   const { windowMs } = context.input;
   const windowStart = record.windowStart;
   const windowEnd = windowStart + windowMs;
   const last = record.lastValidTokenAt;
-  // Defensive: an in-window token re-arms the timer, so this should not hold here.
+  // Defensive: an in-window token moves windowStart on arrival, so this should not hold here.
   if (last !== null && last > windowStart && last <= windowEnd) {
-    const armed = armWindow(context, context.timers, beaconId, last);
-    return { context: { records: withRecord(context, key, { ...record, windowStart: last }), timers: armed.timers }, effects: [armed.effect] };
+    return { context: { records: withRecord(context, key, { ...record, windowStart: last }) }, effects: [] };
   }
-  const alert: AlertRaise = { alertId: `${beaconId}:${windowStart}`, beaconId, windowStart, windowEnd, reason: 'no-valid-token' };
+  const alert: AlertRaise = { alertId: `${record.beaconId}:${windowStart}`, beaconId: record.beaconId, windowStart, windowEnd, reason: 'no-valid-token' };
   // Next window: from the newest token already seen after this window, else right after it.
   const nextStart = last !== null && last > windowEnd ? last : windowEnd;
   let pendingAlerts = [...record.pendingAlerts, alert];
   const dropped = Math.max(0, pendingAlerts.length - MAX_PENDING_ALERTS);
   pendingAlerts = pendingAlerts.slice(dropped);
-  const armed = armWindow(context, context.timers, beaconId, nextStart);
-  let timers = armed.timers;
-  const effects: Effect[] = [sendAlert(context, alert), armed.effect];
-  const retry = timerName('retry', beaconId);
-  if (timers[retry] === undefined) {
-    timers = withTimer(timers, retry, at + context.input.alertRetryMs);
-    effects.push(timerSet(retry, at + context.input.alertRetryMs));
-  }
+  const retryAt = record.retryAt ?? at + context.input.alertRetryMs;
   const counters = context.counters;
   return {
     context: {
-      records: withRecord(context, key, { ...record, windowStart: nextStart, pendingAlerts }),
-      timers,
+      records: withRecord(context, key, { ...record, windowStart: nextStart, pendingAlerts, retryAt }),
       counters: { ...counters, alertsRaised: counters.alertsRaised + 1, alertsDropped: counters.alertsDropped + dropped },
     },
-    effects,
+    effects: [sendAlert(context, alert)],
   };
 }
 
-/** Retry timer fired: resend every unacknowledged alert of the record, re-arm while any remain. */
-export function retryAlerts(context: AppBackendContext, beaconId: string, at: SimMillis): Step {
-  const name = timerName('retry', beaconId);
-  const deadline = context.timers[name];
-  if (deadline === undefined || at < deadline) return NOTHING;
-  const key = context.byBeacon[beaconId];
-  const record = key === undefined ? undefined : context.records[key];
-  if (record === undefined || record.pendingAlerts.length === 0) return { context: { timers: withoutTimer(context.timers, name) }, effects: [] };
-  const next = at + context.input.alertRetryMs;
+/** Retry deadline of `record` passed: resend every unacknowledged alert, again after alertRetryMs while any remain. */
+function retryAlerts(context: AppBackendContext, key: string, record: QuarantineRecord, at: SimMillis): Step {
+  if (record.pendingAlerts.length === 0) return { context: { records: withRecord(context, key, { ...record, retryAt: null }) }, effects: [] };
   return {
     context: {
-      timers: withTimer(context.timers, name, next),
+      records: withRecord(context, key, { ...record, retryAt: at + context.input.alertRetryMs }),
       counters: { ...context.counters, alertsResent: context.counters.alertsResent + record.pendingAlerts.length },
     },
-    effects: [...record.pendingAlerts.map((a) => sendAlert(context, a)), timerSet(name, next)],
+    effects: record.pendingAlerts.map((a) => sendAlert(context, a)),
   };
 }
 
@@ -303,8 +263,84 @@ export function alertAcked(context: AppBackendContext, alertId: string): Step {
   if (key === undefined || record === undefined) return NOTHING;
   const pendingAlerts = record.pendingAlerts.filter((a) => a.alertId !== alertId);
   if (pendingAlerts.length === record.pendingAlerts.length) return NOTHING;
-  const records = withRecord(context, key, { ...record, pendingAlerts });
-  const retry = timerName('retry', beaconId);
-  if (pendingAlerts.length > 0 || context.timers[retry] === undefined) return { context: { records }, effects: [] };
-  return { context: { records, timers: withoutTimer(context.timers, retry) }, effects: [{ type: 'timer.cancel', name: retry }] };
+  return { context: { records: withRecord(context, key, { ...record, pendingAlerts, retryAt: pendingAlerts.length > 0 ? record.retryAt : null }) }, effects: [] };
+}
+
+// ---------------------------------------------------------------- the due timer
+
+type DueKind = 'window' | 'retry' | 'end';
+/** Order of deadlines that coincide: the window closes (alert) before a retry, both before the record ends. */
+const DUE_ORDER: Readonly<Record<DueKind, number>> = { window: 0, retry: 1, end: 2 };
+
+interface DueItem {
+  readonly kind: DueKind;
+  readonly deadline: number;
+  readonly key: string;
+  readonly beaconId: string;
+}
+
+function dueItems(context: AppBackendContext, at: SimMillis): DueItem[] {
+  const items: DueItem[] = [];
+  for (const [key, record] of Object.entries(context.records)) {
+    const window = windowCheckAt(context.input, record);
+    if (window !== null && window <= at) items.push({ kind: 'window', deadline: window, key, beaconId: record.beaconId });
+    if (record.retryAt !== null && record.retryAt <= at) items.push({ kind: 'retry', deadline: record.retryAt, key, beaconId: record.beaconId });
+    if (record.endsAt <= at) items.push({ kind: 'end', deadline: record.endsAt, key, beaconId: record.beaconId });
+  }
+  return items.sort((a, b) => a.deadline - b.deadline || DUE_ORDER[a.kind] - DUE_ORDER[b.kind] || (a.beaconId < b.beaconId ? -1 : a.beaconId > b.beaconId ? 1 : 0));
+}
+
+/** Earliest deadline of any record, or undefined when there is none. */
+export function nextDeadline(context: Pick<AppBackendContext, 'input' | 'records'>): number | undefined {
+  let min = Infinity;
+  for (const record of Object.values(context.records)) {
+    const window = windowCheckAt(context.input, record);
+    if (window !== null && window < min) min = window;
+    if (record.retryAt !== null && record.retryAt < min) min = record.retryAt;
+    if (record.endsAt < min) min = record.endsAt;
+  }
+  return min === Infinity ? undefined : min;
+}
+
+/**
+ * `timer.due` fired: handle every deadline that has passed, earliest first
+ * (a window missed by a late firing, e.g. after a restart, raises its alert
+ * and the next window is checked in turn). A firing before the recorded
+ * deadline is stale and ignored.
+ */
+export function dueFired(context: AppBackendContext, at: SimMillis): Step {
+  const deadline = context.timers[DUE_TIMER];
+  if (deadline === undefined || at < deadline) return NOTHING;
+  // The timer has fired: forget it, so scheduleDue re-arms whatever is next.
+  let current: AppBackendContext = { ...context, timers: {} };
+  const effects: Effect[] = [];
+  for (let items = dueItems(current, at); items.length > 0; items = dueItems(current, at)) {
+    for (const item of items) {
+      const record = current.records[item.key];
+      if (record === undefined) continue;
+      const step =
+        item.kind === 'end' ? endQuarantine(current, item.beaconId)
+        : item.kind === 'retry' ? (record.retryAt === item.deadline ? retryAlerts(current, item.key, record, at) : NOTHING)
+        : windowCheckAt(current.input, record) === item.deadline ? windowElapsed(current, item.key, record, at) : NOTHING;
+      current = { ...current, ...step.context };
+      effects.push(...step.effects);
+    }
+  }
+  return { context: { records: current.records, byBeacon: current.byBeacon, counters: current.counters, timers: {} }, effects };
+}
+
+/**
+ * After any step that changed records: keep the one timer at the earliest
+ * deadline (re-arm it when that moved, cancel it when no deadline is left).
+ * Deadlines live in the records, so a restored snapshot re-arms exactly.
+ */
+export function scheduleDue(before: AppBackendContext, step: Step): Step {
+  const records = step.context.records;
+  if (records === undefined) return step;
+  const timers = step.context.timers ?? before.timers;
+  const current = timers[DUE_TIMER];
+  const next = nextDeadline({ input: before.input, records });
+  if (next === current) return step;
+  if (next === undefined) return { context: { ...step.context, timers: {} }, effects: [...step.effects, { type: 'timer.cancel', name: DUE_TIMER }] };
+  return { context: { ...step.context, timers: { [DUE_TIMER]: next } }, effects: [...step.effects, timerSet(DUE_TIMER, next)] };
 }

@@ -3,6 +3,7 @@
  * names, and the initial context (app-backend-logic.ts holds the rules).
  */
 import type { SimMillis } from '../ports.ts';
+import { ensure } from '../../protocol/errors.ts';
 import type { AlertRaise } from '../../protocol/quarantine/messages.ts';
 import type { ReducerStep } from './backend-machine.ts';
 
@@ -59,6 +60,8 @@ export interface QuarantineRecord {
   readonly delay: DelayStats;
   /** Raised but not yet acknowledged by the police backend, oldest first. */
   readonly pendingAlerts: readonly AlertRaise[];
+  /** When the pending alerts are resent next, ms; null while none is pending. */
+  readonly retryAt: number | null;
 }
 
 export interface AppBackendCounters {
@@ -79,25 +82,20 @@ export interface AppBackendContext {
   /** beaconId → hex(sk). */
   readonly byBeacon: Readonly<Record<string, string>>;
   readonly counters: AppBackendCounters;
+  /** At most one timer, DUE_TIMER, at the earliest deadline of any record (app-backend.ts "Timer design"). */
   readonly timers: Readonly<Record<string, SimMillis>>;
 }
 
 export type Step = ReducerStep<AppBackendContext>;
 
-
-/** Timer kinds, one timer per kind and record: `<kind>:<beaconId>` (beacon ids never contain `:`). */
-export type TimerKind = 'window' | 'end' | 'retry';
-export const timerName = (kind: TimerKind, beaconId: string): string => `${kind}:${beaconId}`;
-
-export function parseTimerName(name: string): { kind: TimerKind; beaconId: string } | undefined {
-  const colon = name.indexOf(':');
-  if (colon < 0) return undefined;
-  const kind = name.slice(0, colon);
-  if (kind !== 'window' && kind !== 'end' && kind !== 'retry') return undefined;
-  return { kind, beaconId: name.slice(colon + 1) };
-}
+/** The backend's single timer: it fires at the earliest record deadline (window, retry or end). */
+export const DUE_TIMER = 'due';
 
 export function initialContext(input: AppBackendInput): AppBackendContext {
+  // Positive periods: handling a passed deadline always moves it strictly forward (dueFired terminates).
+  ensure(Number.isSafeInteger(input.windowMs) && input.windowMs > 0, 'input.windowMs', 'must be a positive integer (ms)');
+  ensure(Number.isSafeInteger(input.toleranceMs) && input.toleranceMs >= 0, 'input.toleranceMs', 'must be a non-negative integer (ms)');
+  ensure(Number.isSafeInteger(input.alertRetryMs) && input.alertRetryMs > 0, 'input.alertRetryMs', 'must be a positive integer (ms)');
   return {
     input,
     records: {},

@@ -13,22 +13,26 @@
  *   per record (context.records[hex(sk)]):
  *     ∅ ──register──▶ registered ──monitoring.enable──▶ monitoring
  *     monitoring ──monitoring.disable──▶ registered
- *     any ──quarantine.end | timer.end:<beacon>──▶ ∅ (record and timers deleted)
+ *     any ──quarantine.end | endsAt passed──▶ ∅ (record and its deadlines deleted)
  *     pendingAlerts ≠ [] while an alert waits for `alert.ack` (retried)
  *
- * Timer design: one timer per kind and record, named `<kind>:<beaconId>`
- * (`window`, `end`, `retry`); beacon ids are topic segments and never hold a
- * `:`, so the name parses back exactly. The host fires `timer.<name>`; the
- * machine takes them all with one wildcard transition `timer.*` whose action
- * parses the name. A firing before the deadline recorded in context.timers,
- * or for a timer no longer recorded, is stale and ignored.
- *
+ * Timer design: deadlines live in the records — the window deadline
+ * (windowStart + windowMs + toleranceMs while monitoring), `retryAt` while an
+ * alert is unacknowledged, and `endsAt` — and the machine keeps ONE host
+ * timer, `due`, at the earliest of them (scheduleDue re-arms it after every
+ * step that changed a record). When `timer.due` fires, every passed deadline
+ * is handled in (deadline, window < retry < end, beaconId) order — a window
+ * that closed during the quarantine is reported even when its grace period
+ * ends exactly as the quarantine does. One timer
+ * instead of three per record keeps a step's context update small: copying a
+ * timers map with hundreds of entries per batch dominated the city's run time.
+
  * Alert rule ("an alert iff no valid token reached the backend within
  * window + tolerance"): windowStart = monitoring start or the arrival time of
  * the last batch holding a fresh (age ≤ window + tolerance), unreplayed valid
  * token; such a batch moves windowStart to its arrival and re-arms
- * `window:<beacon>` at windowStart + windowMs + toleranceMs. When that timer
- * fires, no valid token arrived inside the window: one `alert.raise` with
+ * its deadline to windowStart + windowMs + toleranceMs. When that deadline
+ * passes, no valid token arrived inside the window: one `alert.raise` with
  * alertId `<beaconId>:<windowStart>` goes out and the next window starts at
  * the window's end (or at a newer token already seen beyond it). Alerts are
  * resent every alertRetryMs until `alert.ack` (the police dedupes by alertId).
@@ -42,16 +46,15 @@ import type { CryptoSuite } from '../../protocol/crypto/suite.ts';
 import type { AlertRef, BeaconRef, QuarantineRegister, TokensForward } from '../../protocol/quarantine/messages.ts';
 import {
   alertAcked,
+  DUE_TIMER,
   disableMonitoring,
+  dueFired,
   enableMonitoring,
   endQuarantine,
-  endTimerFired,
   forwardTokens,
   initialContext,
-  parseTimerName,
   register,
-  retryAlerts,
-  windowElapsed,
+  scheduleDue,
   type AppBackendContext,
   type AppBackendInput,
   type Step,
@@ -62,8 +65,10 @@ export {
   DEFAULT_WINDOW_MS,
   MAX_PENDING_ALERTS,
   MAX_REMEMBERED_BATCHES,
+  DUE_TIMER,
   hex,
-  timerName,
+  nextDeadline,
+  windowDeadline,
   type AppBackendContext,
   type AppBackendCounters,
   type AppBackendInput,
@@ -99,14 +104,8 @@ function reduce(deps: AppBackendDeps, context: AppBackendContext, event: AppBack
       return forwardTokens(deps, context, event.body, event.at, event.envelope.replyTo, event.envelope.id);
     case 'msg.alert.ack':
       return alertAcked(context, event.body.alertId);
-    default: {
-      if (!event.type.startsWith('timer.')) return { context: {}, effects: [] };
-      const timer = parseTimerName(event.type.slice('timer.'.length));
-      if (timer === undefined) return { context: {}, effects: [] };
-      if (timer.kind === 'window') return windowElapsed(context, timer.beaconId, event.at);
-      if (timer.kind === 'retry') return retryAlerts(context, timer.beaconId, event.at);
-      return endTimerFired(context, timer.beaconId, event.at);
-    }
+    default:
+      return event.type === `timer.${DUE_TIMER}` ? dueFired(context, event.at) : { context: {}, effects: [] };
   }
 }
 
@@ -114,7 +113,7 @@ export function createAppBackendMachine(deps: AppBackendDeps) {
   return createBackendMachine<AppBackendInput, AppBackendContext, AppBackendEvent>({
     id: 'app-backend',
     initialContext,
-    reduce: (context, event) => reduce(deps, context, event),
-    handles: ['msg.quarantine.register', 'msg.quarantine.end', 'msg.monitoring.enable', 'msg.monitoring.disable', 'msg.tokens.forward', 'msg.alert.ack', 'timer.*'],
+    reduce: (context, event) => scheduleDue(context, reduce(deps, context, event)),
+    handles: ['msg.quarantine.register', 'msg.quarantine.end', 'msg.monitoring.enable', 'msg.monitoring.disable', 'msg.tokens.forward', 'msg.alert.ack', `timer.${DUE_TIMER}`],
   });
 }

@@ -29,15 +29,23 @@ export interface PoliceBackendInput {
   /** The app backend's control topic (`app-backend/<id>/control`), where monitoring.enable/disable go. */
   readonly appBackendControlTopic: string;
   /**
-   * When set, `monitoring.enable` is re-sent every controlResendMs while a
-   * beacon stays enabled. Why: the control channel has no acknowledgement,
-   * and the app backend drops an enable for a beacon whose quarantine the
-   * health authority has not registered yet (an officer may install the
-   * beacon first). The app backend ignores an enable for a beacon already
-   * monitored, so a resend is harmless. Undefined = send once.
+   * When set, `monitoring.enable` is re-sent while a beacon stays enabled:
+   * first controlResendMs after the registration, then with the delay
+   * doubling up to controlResendMaxMs (default DEFAULT_CONTROL_RESEND_MAX_MS).
+   * Why: the control channel has no acknowledgement, and the app backend
+   * drops an enable for a beacon whose quarantine the health authority has
+   * not registered yet (an officer may install the beacon first). The app
+   * backend ignores an enable for a beacon already monitored, so a resend is
+   * harmless; the backoff keeps a city of beacons from re-sending forever at
+   * the first rate (one journaled message per beacon every few minutes on
+   * both backends). Undefined = send once.
    */
   readonly controlResendMs?: number;
+  readonly controlResendMaxMs?: number;
 }
+
+/** Longest delay between two resends of `monitoring.enable`, ms (6 h). */
+export const DEFAULT_CONTROL_RESEND_MAX_MS = 6 * 3600_000;
 
 export interface StoredBeacon {
   readonly address: string;
@@ -45,6 +53,16 @@ export interface StoredBeacon {
   readonly installedAt: number;
   /** False after the officer's monitoring.disable; the address stays resolvable for old alerts. */
   readonly enabled: boolean;
+  /** `monitoring.enable` resends since the last registration (the backoff exponent). */
+  readonly enableResends: number;
+}
+
+/** Delay before the next resend after `resends` resends: controlResendMs × 2^resends, capped. */
+export function resendDelay(input: PoliceBackendInput, resends: number): number | undefined {
+  const first = input.controlResendMs;
+  if (first === undefined) return undefined;
+  const max = input.controlResendMaxMs ?? DEFAULT_CONTROL_RESEND_MAX_MS;
+  return Math.min(first * 2 ** Math.min(resends, 52), Math.max(first, max));
 }
 
 export interface StoredAlert {
@@ -183,10 +201,10 @@ export function alertClosed(context: PoliceBackendContext, alertId: string, at: 
  * re-sends the enable, which the app backend treats as a no-op.
  */
 export function beaconRegistered(context: PoliceBackendContext, msg: BeaconRegister, at: SimMillis, replyTo: string | undefined, corr: string): Step {
-  const beacon: StoredBeacon = { address: msg.address, installedAt: at, enabled: true };
+  const beacon: StoredBeacon = { address: msg.address, installedAt: at, enabled: true, enableResends: 0 };
   const effects: Effect[] = [...reply(replyTo, corr, 'beacon.address', beaconAddressCodec.encode({ beaconId: msg.beaconId, address: msg.address })), control(context, 'monitoring.enable', msg.beaconId)];
   let timers = context.timers;
-  const resend = context.input.controlResendMs;
+  const resend = resendDelay(context.input, 0);
   if (resend !== undefined) {
     const name = timerName('enable', msg.beaconId);
     timers = withTimer(timers, name, at + resend);
@@ -195,17 +213,18 @@ export function beaconRegistered(context: PoliceBackendContext, msg: BeaconRegis
   return { context: { beacons: { ...context.beacons, [msg.beaconId]: beacon }, timers }, effects };
 }
 
-/** Resend timer fired: re-send the enable while the beacon stays enabled (stale firings ignored). */
+/** Resend timer fired: re-send the enable while the beacon stays enabled, backing off (stale firings ignored). */
 export function enableTimerFired(context: PoliceBackendContext, beaconId: string, at: SimMillis): Step {
   const name = timerName('enable', beaconId);
   const deadline = context.timers[name];
   const beacon = context.beacons[beaconId];
-  const resend = context.input.controlResendMs;
   if (deadline === undefined || at < deadline) return NOTHING;
-  if (beacon === undefined || !beacon.enabled || resend === undefined) return { context: { timers: withoutTimer(context.timers, name) }, effects: [] };
+  const resends = (beacon?.enableResends ?? 0) + 1;
+  const next = resendDelay(context.input, resends);
+  if (beacon === undefined || !beacon.enabled || next === undefined) return { context: { timers: withoutTimer(context.timers, name) }, effects: [] };
   return {
-    context: { timers: withTimer(context.timers, name, at + resend) },
-    effects: [control(context, 'monitoring.enable', beaconId), timerSet(name, at + resend)],
+    context: { beacons: { ...context.beacons, [beaconId]: { ...beacon, enableResends: resends } }, timers: withTimer(context.timers, name, at + next) },
+    effects: [control(context, 'monitoring.enable', beaconId), timerSet(name, at + next)],
   };
 }
 

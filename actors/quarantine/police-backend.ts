@@ -24,7 +24,7 @@
  *     ∅ ──alert.raise──▶ open ──alert.close──▶ closed
  *     open/closed ──alert.raise (same alertId)──▶ unchanged, re-acked
  *
- * Timers: only with input.controlResendMs, one `enable:<beaconId>` per
+ * Timers: only with input.controlResendMs (backing off to controlResendMaxMs), one `enable:<beaconId>` per
  * enabled beacon, taken by the wildcard `timer.*` transition (same scheme as
  * the app backend); a firing before its recorded deadline is stale.
  *

@@ -2,7 +2,7 @@ import { startMachine } from '../support/harness.ts';
 import type { AnyStateMachine } from 'xstate';
 import { describe, expect, it } from 'vitest';
 import type { Effect } from '../../actors/effects.ts';
-import { createAppBackendMachine, hex, type AppBackendContext, type AppBackendEvent, type AppBackendInput } from '../../actors/quarantine/app-backend.ts';
+import { createAppBackendMachine, hex, nextDeadline, windowDeadline, type AppBackendContext, type AppBackendEvent, type AppBackendInput } from '../../actors/quarantine/app-backend.ts';
 import { parseFernetKey } from '../../protocol/beacon/fernet.ts';
 import { createPresenceToken } from '../../protocol/beacon/presence-token.ts';
 import { nobleSuite } from '../../protocol/crypto/noble.ts';
@@ -46,7 +46,11 @@ const enable = (at = E) => msg('monitoring.enable', { beaconId: BEACON }, at);
 const forward = (batch: number, tokens: readonly { token: Uint8Array; receivedAt: number }[], at: number, sk: Uint8Array = SK) =>
   msg('tokens.forward', { sk, batch, tuples: tokens }, at, PHONE_INBOX);
 const tuple = (t: Uint8Array, receivedAt: number) => ({ token: t, receivedAt });
-const timer = (name: string, at: number) => ({ type: `timer.${name}` as const, at });
+/** The backend's single timer firing at `at`. */
+const due = (at: number) => ({ type: 'timer.due' as const, at });
+const armDue = (deadline: number) => ({ type: 'timer.set', name: 'due', deadline });
+/** A window is checked 1 ms after its deadline (WINDOW_CHECK_AFTER_MS): a token arriving at the deadline still counts. */
+const CHECK = 1;
 
 function start() {
   return startMachine<AppBackendContext, AppBackendEvent>(machine as AnyStateMachine, input, T0);
@@ -78,25 +82,25 @@ function ackOf(effects: readonly Effect[]): TokensAck {
 }
 
 describe('app backend: registration and monitoring', () => {
-  it('register replies to replyTo and arms the end timer; enable arms the window timer', () => {
+  it('register replies to replyTo and arms the due timer at the end; enable moves it to the window deadline', () => {
     const h = start();
     const reg = h.send(register());
-    expect(reg).toContainEqual({ type: 'timer.set', name: `end:${BEACON}`, deadline: ENDS });
+    expect(reg).toContainEqual(armDue(ENDS));
     expect(busSends(reg)).toEqual([expect.objectContaining({ topic: HA_INBOX, msgType: 'quarantine.registered', body: { beaconId: BEACON } })]);
     expect(h.ctx().records[hex(SK)]?.monitoring).toBe(false);
     expect(h.send(register())).toHaveLength(1); // redelivery: re-acknowledged only
     const en = h.send(enable());
-    expect(en).toEqual([{ type: 'timer.set', name: `window:${BEACON}`, deadline: E + W + TOL }]);
+    expect(en).toEqual([armDue(E + W + TOL + CHECK)]);
     expect(h.ctx().records[hex(SK)]?.monitoring).toBe(true);
   });
 
-  it('no window timer and no alert before monitoring.enable or after monitoring.disable', () => {
+  it('no window deadline and no alert before monitoring.enable or after monitoring.disable', () => {
     const h = start();
     h.send(register());
-    expect(h.send(timer(`window:${BEACON}`, E + W + TOL))).toEqual([]);
+    expect(h.send(due(E + W + TOL))).toEqual([]); // stale: the only deadline is the end
     h.send(enable());
-    expect(h.send(msg('monitoring.disable', { beaconId: BEACON }, E + 1))).toEqual([{ type: 'timer.cancel', name: `window:${BEACON}` }]);
-    expect(h.send(timer(`window:${BEACON}`, E + W + TOL))).toEqual([]);
+    expect(h.send(msg('monitoring.disable', { beaconId: BEACON }, E + 1))).toEqual([armDue(ENDS)]);
+    expect(h.send(due(E + W + TOL + CHECK))).toEqual([]);
     expect(h.ctx().counters.alertsRaised).toBe(0);
   });
 });
@@ -110,9 +114,9 @@ describe('app backend: tokens', () => {
       const fx = h.send(forward(batch, [tuple(token(ts), ts + 1000)], ts + 4000));
       expect(ackOf(fx)).toEqual({ batch, accepted: 1, rejected: 0 });
       // The window restarts at the batch's arrival (ts + 4 s), not at the token's timestamp.
-      expect(fx).toContainEqual({ type: 'timer.set', name: `window:${BEACON}`, deadline: ts + 4000 + W + TOL });
+      expect(fx).toContainEqual(armDue(ts + 4000 + W + TOL + CHECK));
       // the previous deadline passes: the host replaced it, a stale firing changes nothing
-      expect(alerts(h.send(timer(`window:${BEACON}`, ts - 5 * 60_000 + 4000 + W + TOL - 1)))).toEqual([]);
+      expect(h.send(due(ts - 5 * 60_000 + 4000 + W + TOL + CHECK))).toEqual([]);
     }
     const rec = h.ctx().records[hex(SK)]!;
     expect(rec.lastValidTokenAt).toBe(ts);
@@ -173,22 +177,35 @@ describe('app backend: tokens', () => {
 describe('app backend: alerts', () => {
   it('silence beyond window + tolerance raises exactly one alert per window; retries until ack', () => {
     const h = monitored();
-    const fired = h.send(timer(`window:${BEACON}`, E + W + TOL));
+    const D = E + W + TOL; // the window's deadline; checked at D + CHECK
+    expect(h.send(due(D))).toEqual([]); // not yet: a token may still arrive at D
+    const fired = h.send(due(D + CHECK));
     expect(alerts(fired)).toEqual([{ alertId: `${BEACON}:${E}`, beaconId: BEACON, windowStart: E, windowEnd: E + W, reason: 'no-valid-token' }]);
-    expect(fired).toContainEqual({ type: 'timer.set', name: `window:${BEACON}`, deadline: E + 2 * W + TOL });
-    expect(fired).toContainEqual({ type: 'timer.set', name: `retry:${BEACON}`, deadline: E + W + TOL + RETRY });
+    // next deadlines: the retry (RETRY < W) before the next window's
+    expect(h.ctx().records[hex(SK)]).toMatchObject({ windowStart: E + W, retryAt: D + CHECK + RETRY });
+    expect(fired).toContainEqual(armDue(D + CHECK + RETRY));
     // a duplicate firing of the same deadline raises nothing
-    expect(alerts(h.send(timer(`window:${BEACON}`, E + W + TOL)))).toEqual([]);
+    expect(h.send(due(D + CHECK))).toEqual([]);
     // retry resends the same alert (same alertId) until acknowledged
-    const retried = h.send(timer(`retry:${BEACON}`, E + W + TOL + RETRY));
+    const retried = h.send(due(D + CHECK + RETRY));
     expect(alerts(retried).map((a) => a.alertId)).toEqual([`${BEACON}:${E}`]);
-    const acked = h.send(msg('alert.ack', { alertId: `${BEACON}:${E}` }, E + W + TOL + RETRY + 5));
-    expect(acked).toEqual([{ type: 'timer.cancel', name: `retry:${BEACON}` }]);
-    expect(h.send(timer(`retry:${BEACON}`, E + W + TOL + 2 * RETRY))).toEqual([]);
+    expect(retried).toContainEqual(armDue(D + CHECK + 2 * RETRY));
+    const acked = h.send(msg('alert.ack', { alertId: `${BEACON}:${E}` }, D + RETRY + 5));
+    expect(acked).toEqual([armDue(D + W + CHECK)]); // no retry left: the next window's check
+    expect(h.send(due(D + CHECK + 2 * RETRY))).toEqual([]);
     // the next silent window raises its own alert
-    const second = alerts(h.send(timer(`window:${BEACON}`, E + 2 * W + TOL)));
+    const second = alerts(h.send(due(D + W + CHECK)));
     expect(second.map((a) => a.alertId)).toEqual([`${BEACON}:${E + W}`]);
     expect(h.ctx().counters).toMatchObject({ alertsRaised: 2, alertsResent: 1 });
+  });
+
+  it('a late firing (e.g. after a restart) raises one alert per missed window, in order', () => {
+    const h = monitored();
+    const late = E + 3 * W + TOL + CHECK;
+    const fired = alerts(h.send(due(late)));
+    expect(fired.map((a) => a.windowStart)).toEqual([E, E + W, E + 2 * W]);
+    expect(h.ctx().records[hex(SK)]?.windowStart).toBe(E + 3 * W);
+    expect(h.ctx().timers).toEqual({ due: late + RETRY });
   });
 
   it('boundary: a valid token arriving exactly at window + tolerance keeps the patient compliant', () => {
@@ -196,19 +213,20 @@ describe('app backend: alerts', () => {
     const deadline = E + W + TOL;
     const ts = deadline - 5 * 60_000; // heard 5 min before it reached the backend (forwarding period)
     h.send(forward(1, [tuple(token(ts), ts)], deadline));
-    expect(alerts(h.send(timer(`window:${BEACON}`, deadline)))).toEqual([]);
-    expect(h.ctx().timers[`window:${BEACON}`]).toBe(deadline + W + TOL);
+    expect(alerts(h.send(due(deadline + CHECK)))).toEqual([]);
+    expect(windowDeadline(input, h.ctx().records[hex(SK)]!)).toBe(deadline + W + TOL);
+    expect(h.ctx().timers).toEqual({ due: deadline + W + TOL + CHECK });
   });
 
   it('boundary: a valid token arriving 1 s after window + tolerance does not save the window', () => {
     const h = monitored();
     const deadline = E + W + TOL;
-    const raised = alerts(h.send(timer(`window:${BEACON}`, deadline)));
+    const raised = alerts(h.send(due(deadline + CHECK)));
     expect(raised).toEqual([{ alertId: `${BEACON}:${E}`, beaconId: BEACON, windowStart: E, windowEnd: E + W, reason: 'no-valid-token' }]);
     const ts = deadline - 60_000;
     h.send(forward(1, [tuple(token(ts), ts)], deadline + 1000));
     // the next window starts at that arrival
-    expect(h.ctx().timers[`window:${BEACON}`]).toBe(deadline + 1000 + W + TOL);
+    expect(windowDeadline(input, h.ctx().records[hex(SK)]!)).toBe(deadline + 1000 + W + TOL);
   });
 
   it('a token older than window + tolerance on arrival does not count as evidence (offline phone)', () => {
@@ -217,17 +235,13 @@ describe('app backend: alerts', () => {
     const ts = arrival - (W + TOL) - 1000;
     h.send(forward(1, [tuple(token(ts), ts)], arrival));
     expect(h.ctx().counters.tokensInvalid).toEqual({ expired: 1 });
-    expect(h.ctx().timers[`window:${BEACON}`]).toBe(E + W + TOL);
+    expect(h.ctx().timers).toEqual({ due: E + W + TOL + CHECK });
   });
 
   it('privacy: messages to the police carry only alertId, beaconId, window and reason', () => {
     const h = monitored();
     h.send(forward(1, [tuple(token(E + 1000), E + 1000)], E + 2000));
-    for (let k = 1; k <= 3; k++) {
-      const deadline = h.ctx().timers[`window:${BEACON}`]!;
-      h.send(timer(`window:${BEACON}`, deadline));
-      h.send(timer(`retry:${BEACON}`, h.ctx().timers[`retry:${BEACON}`]!));
-    }
+    for (let k = 1; k <= 6; k++) h.send(due(h.ctx().timers['due']!)); // alerts and their retries
     const toPolice = busSends(h.effects).filter((e) => e.topic === POLICE);
     expect(toPolice.length).toBeGreaterThanOrEqual(3);
     const secrets = [hex(SK), hex(BEACON_KEY)];
@@ -247,13 +261,11 @@ describe('app backend: alerts', () => {
 });
 
 describe('app backend: quarantine end', () => {
-  it('quarantine.end deletes the record and cancels its timers', () => {
+  it('quarantine.end deletes the record and cancels the timer when no deadline is left', () => {
     const h = monitored();
-    h.send(timer(`window:${BEACON}`, E + W + TOL)); // an alert pending → retry timer armed
-    const fx = h.send(msg('quarantine.end', { beaconId: BEACON }, E + W + TOL + 1));
-    expect(fx.filter((e) => e.type === 'timer.cancel').map((e) => (e.type === 'timer.cancel' ? e.name : '')).sort()).toEqual(
-      [`end:${BEACON}`, `retry:${BEACON}`, `window:${BEACON}`].sort(),
-    );
+    h.send(due(E + W + TOL + CHECK)); // an alert pending → retry deadline set
+    const fx = h.send(msg('quarantine.end', { beaconId: BEACON }, E + W + TOL + 2));
+    expect(fx).toEqual([{ type: 'timer.cancel', name: 'due' }]);
     expect(h.ctx().records).toEqual({});
     expect(h.ctx().byBeacon).toEqual({});
     expect(h.ctx().timers).toEqual({});
@@ -261,12 +273,23 @@ describe('app backend: quarantine end', () => {
     expect(ackOf(h.send(forward(9, [tuple(token(E + W), E + W)], E + W + 1000)))).toEqual({ batch: 9, accepted: 0, rejected: 1 });
   });
 
-  it('the end timer deletes the record at endsAt', () => {
-    const h = monitored();
-    expect(h.send(timer(`end:${BEACON}`, ENDS - 1))).toEqual([]);
-    h.send(timer(`end:${BEACON}`, ENDS));
+  it('the record is deleted at endsAt, and no alert is raised for a window closing after it', () => {
+    const h = start();
+    h.send(register());
+    expect(h.send(due(ENDS - 1))).toEqual([]);
+    h.send(due(ENDS));
     expect(h.ctx().records).toEqual({});
     expect(h.ctx().timers).toEqual({});
+    // monitored until the end, a token at ENDS − W keeps the last window open past ENDS
+    const m = monitored();
+    const ts = ENDS - W;
+    m.send(forward(1, [tuple(token(ts), ts)], ts));
+    m.send(due(ENDS - W - 1)); // windows before the token raise their alerts
+    const before = m.ctx().counters.alertsRaised;
+    const atEnd = m.send(due(ENDS));
+    expect(alerts(atEnd).filter((a) => a.windowStart >= ts)).toEqual([]);
+    expect(m.ctx().records).toEqual({});
+    expect(m.ctx().counters.alertsRaised).toBe(before);
   });
 });
 
@@ -290,12 +313,12 @@ describe('app backend: model-based', () => {
         forward(1, [tuple(valid, E + 60_000)], E + 65_000),
         forward(2, [tuple(valid, E + 60_000)], E + 66_000), // replay in a new batch
         forward(3, [tuple(forged, E + 60_000)], E + 67_000),
-        timer(`window:${BEACON}`, E + W + TOL),
-        timer(`retry:${BEACON}`, E + W + TOL + RETRY),
+        due(E + W + TOL + CHECK),
+        due(E + W + TOL + CHECK + RETRY),
         msg('alert.ack', { alertId: `${BEACON}:${E}` }, E + W + TOL + 10),
         msg('monitoring.disable', { beaconId: BEACON }, E + 2),
         msg('quarantine.end', { beaconId: BEACON }, E + 3),
-        timer(`end:${BEACON}`, ENDS),
+        due(ENDS),
         { type: 'host.stop', at: T0 + 4 },
       ],
       serialize,
@@ -312,10 +335,9 @@ describe('app backend: model-based', () => {
           for (const ts of acceptedTs) expect(ts > a.windowStart && ts <= a.windowEnd).toBe(false);
         }
         for (const e of busSends(effects)) if (e.topic === POLICE) expect(e.msgType).toBe('alert.raise');
-        for (const rec of Object.values(context.records)) {
-          if (rec.monitoring) expect(context.timers[`window:${rec.beaconId}`]).toBeTypeOf('number');
-          if (rec.pendingAlerts.length > 0) expect(context.timers[`retry:${rec.beaconId}`]).toBeTypeOf('number');
-        }
+        // the one timer sits at the earliest deadline; an unacknowledged alert always has a retry deadline
+        expect(context.timers['due']).toBe(nextDeadline(context));
+        for (const rec of Object.values(context.records)) if (rec.pendingAlerts.length > 0) expect(rec.retryAt).toBeTypeOf('number');
       },
     });
     for (const key of [

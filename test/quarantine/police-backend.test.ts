@@ -62,7 +62,7 @@ describe('police backend: beacons', () => {
       { type: 'bus.send', topic: OFFICER, msgType: 'beacon.address', body: { beaconId: BEACON, address: ADDRESS }, qos: 1, corr: `m${msgId}` },
       { type: 'bus.send', topic: CONTROL, msgType: 'monitoring.enable', body: { beaconId: BEACON }, qos: 1 },
     ]);
-    expect(h.ctx().beacons).toEqual({ [BEACON]: { address: ADDRESS, installedAt: T0, enabled: true } });
+    expect(h.ctx().beacons).toEqual({ [BEACON]: { address: ADDRESS, installedAt: T0, enabled: true, enableResends: 0 } });
     expect(h.ctx().timers).toEqual({});
   });
 
@@ -71,7 +71,7 @@ describe('police backend: beacons', () => {
     h.send(registerBeacon());
     const fx = h.send(registerBeacon(T0 + 5, '3 Quai Voltaire'));
     expect(busSends(fx).map((e) => [e.topic, e.msgType])).toEqual([[OFFICER, 'beacon.address'], [CONTROL, 'monitoring.enable']]);
-    expect(h.ctx().beacons[BEACON]).toEqual({ address: '3 Quai Voltaire', installedAt: T0 + 5, enabled: true });
+    expect(h.ctx().beacons[BEACON]).toEqual({ address: '3 Quai Voltaire', installedAt: T0 + 5, enabled: true, enableResends: 0 });
   });
 
   it('beacon.resolve replies with the address; an unknown beacon gets no reply and is counted', () => {
@@ -90,7 +90,7 @@ describe('police backend: beacons', () => {
     h.send(registerBeacon());
     const fx = h.send(officer('monitoring.disable', { beaconId: BEACON }, T0 + 10));
     expect(fx).toEqual([{ type: 'bus.send', topic: CONTROL, msgType: 'monitoring.disable', body: { beaconId: BEACON }, qos: 1 }]);
-    expect(h.ctx().beacons[BEACON]).toEqual({ address: ADDRESS, installedAt: T0, enabled: false });
+    expect(h.ctx().beacons[BEACON]).toEqual({ address: ADDRESS, installedAt: T0, enabled: false, enableResends: 0 });
     // the address stays resolvable for old alerts
     expect(busSends(h.send(officer('beacon.resolve', { beaconId: BEACON }, T0 + 11)))).toHaveLength(1);
     // an unknown beacon is not forwarded
@@ -105,12 +105,32 @@ describe('police backend: beacons', () => {
     expect(h.send(timer(`enable:${BEACON}`, T0 + R - 1))).toEqual([]); // stale
     expect(h.send(timer(`enable:${BEACON}`, T0 + R))).toEqual([
       { type: 'bus.send', topic: CONTROL, msgType: 'monitoring.enable', body: { beaconId: BEACON }, qos: 1 },
-      { type: 'timer.set', name: `enable:${BEACON}`, deadline: T0 + 2 * R },
+      { type: 'timer.set', name: `enable:${BEACON}`, deadline: T0 + 3 * R }, // backoff: 2R after the first resend
     ]);
     const off = h.send(officer('monitoring.disable', { beaconId: BEACON }, T0 + R + 1));
     expect(off).toContainEqual({ type: 'timer.cancel', name: `enable:${BEACON}` });
-    expect(h.send(timer(`enable:${BEACON}`, T0 + 2 * R))).toEqual([]);
+    expect(h.send(timer(`enable:${BEACON}`, T0 + 3 * R))).toEqual([]);
     expect(h.ctx().timers).toEqual({});
+  });
+
+  it('enable resends back off exponentially up to controlResendMaxMs; a re-registration starts over', () => {
+    const R = 60_000;
+    const MAX = 10 * R;
+    const h = start({ ...input, controlResendMs: R, controlResendMaxMs: MAX });
+    h.send(registerBeacon());
+    const gaps: number[] = [];
+    let at = T0 + R;
+    for (let k = 0; k < 7; k++) {
+      h.send(timer(`enable:${BEACON}`, at));
+      const next = h.ctx().timers[`enable:${BEACON}`]!;
+      gaps.push(next - at);
+      at = next;
+    }
+    expect(gaps).toEqual([2 * R, 4 * R, 8 * R, MAX, MAX, MAX, MAX]);
+    expect(h.ctx().beacons[BEACON]?.enableResends).toBe(7);
+    h.send(registerBeacon(at + 1));
+    expect(h.ctx().beacons[BEACON]?.enableResends).toBe(0);
+    expect(h.ctx().timers[`enable:${BEACON}`]).toBe(at + 1 + R);
   });
 });
 
@@ -220,7 +240,7 @@ describe('police backend: privacy', () => {
     // what is stored is exactly what the split allows
     const alert = Object.values(h.ctx().alerts)[0]!;
     expect(Object.keys(alert).sort()).toEqual(['alertId', 'beaconId', 'closedAt', 'reason', 'receivedAt', 'status', 'windowEnd', 'windowStart']);
-    expect(Object.keys(h.ctx().beacons[BEACON]!).sort()).toEqual(['address', 'enabled', 'installedAt']);
+    expect(Object.keys(h.ctx().beacons[BEACON]!).sort()).toEqual(['address', 'enableResends', 'enabled', 'installedAt']);
   });
 });
 
