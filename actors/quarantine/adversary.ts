@@ -31,6 +31,7 @@ import { timerSet, withTimer, withoutTimer } from '../effects.ts';
 import type { SimMillis } from '../ports.ts';
 import type { CryptoSuite } from '../../protocol/crypto/suite.ts';
 import { drbgInit, type DrbgState } from '../../protocol/crypto/drbg.ts';
+import { ensure } from '../../protocol/errors.ts';
 import { DEFAULT_FRAGMENT_BUDGET_BYTES, createReassembly, nextFrameId, type ReassemblyLimits, type ReassemblyState } from '../../protocol/wire/framing.ts';
 import {
   DEFAULT_FLOOD_MIX,
@@ -127,6 +128,8 @@ const budgetOf = (input: AdversaryInput): number => input.budget ?? DEFAULT_FRAG
 const maxCaptured = (input: AdversaryInput): number => input.maxCaptured ?? DEFAULT_MAX_CAPTURED;
 
 export function initialAdversaryContext(input: AdversaryInput): AdversaryContext {
+  // ≥ 1: the capture and relay queues keep maxCaptured − 1 entries plus the newcomer.
+  ensure(input.maxCaptured === undefined || (Number.isSafeInteger(input.maxCaptured) && input.maxCaptured >= 1), 'input.maxCaptured', 'must be a positive integer');
   let rng = drbgInit(input.seed);
   let key: Uint8Array = new Uint8Array(0);
   if (input.kind === 'forge') ({ key, rng } = forgerKey(rng));

@@ -28,6 +28,7 @@ import {
   MAX_REMEMBERED_BATCHES,
   DUE_TIMER,
   hex,
+  recordBySk,
   type AppBackendContext,
   type QuarantineRecord,
   type Step,
@@ -37,8 +38,18 @@ export * from './app-backend-state.ts';
 
 const NOTHING: Step = { context: {}, effects: [] };
 
-function withRecord(context: AppBackendContext, key: string, record: QuarantineRecord): Record<string, QuarantineRecord> {
-  return { ...context.records, [key]: record };
+/** The records with `slot` replaced (a copy of the slot array, nothing else). */
+function withRecord(context: AppBackendContext, slot: number, record: QuarantineRecord | null): (QuarantineRecord | null)[] {
+  const records = context.records.slice();
+  records[slot] = record;
+  return records;
+}
+
+/** The slot and record of the quarantine bound to `beaconId`, if any. */
+function byBeacon(context: AppBackendContext, beaconId: string): { slot: number; record: QuarantineRecord } | undefined {
+  const slot = context.slotByBeacon[beaconId];
+  const record = slot === undefined ? undefined : context.records[slot];
+  return slot === undefined || record === undefined || record === null ? undefined : { slot, record };
 }
 
 function reply(replyTo: string | undefined, corr: string, msgType: string, body: WireValue): Effect[] {
@@ -61,10 +72,10 @@ function sendAlert(context: AppBackendContext, alert: AlertRaise): Effect {
 export function register(context: AppBackendContext, msg: QuarantineRegister, at: SimMillis, replyTo: string | undefined, corr: string): Step {
   const key = hex(msg.sk);
   const registered = reply(replyTo, corr, 'quarantine.registered', quarantineRegisteredCodec.encode({ beaconId: msg.beaconId }));
-  const existing = context.records[key];
+  const existing = recordBySk(context, key);
   // A redelivered registration is acknowledged again without touching the record.
   if (existing !== undefined) return existing.beaconId === msg.beaconId ? { context: {}, effects: registered } : conflict(msg.beaconId, 'sk already registered with another beacon');
-  if (context.byBeacon[msg.beaconId] !== undefined) return conflict(msg.beaconId, 'beacon already bound to another quarantine');
+  if (context.slotByBeacon[msg.beaconId] !== undefined) return conflict(msg.beaconId, 'beacon already bound to another quarantine');
   if (msg.endsAt <= at) return conflict(msg.beaconId, 'quarantine already ended');
   const record: QuarantineRecord = {
     sk: new Uint8Array(msg.sk),
@@ -76,13 +87,19 @@ export function register(context: AppBackendContext, msg: QuarantineRegister, at
     windowStart: at,
     lastValidTokenAt: null,
     seen: {},
-    batches: {},
+    batches: [],
     delay: { samples: 0, meanMs: 0, ewmaMs: 0 },
     pendingAlerts: [],
     retryAt: null,
   };
+  const free = context.records.indexOf(null);
+  const slot = free >= 0 ? free : context.records.length;
   return {
-    context: { records: withRecord(context, key, record), byBeacon: { ...context.byBeacon, [msg.beaconId]: key } },
+    context: {
+      records: withRecord(context, slot, record),
+      slotBySk: { ...context.slotBySk, [key]: slot },
+      slotByBeacon: { ...context.slotByBeacon, [msg.beaconId]: slot },
+    },
     effects: registered,
   };
 }
@@ -93,45 +110,43 @@ function conflict(beaconId: string, msg: string): Step {
 
 /** Delete a record (quarantine end, by message or at endsAt); its deadlines go with it. */
 export function endQuarantine(context: AppBackendContext, beaconId: string): Step {
-  const key = context.byBeacon[beaconId];
-  if (key === undefined) return NOTHING;
-  const records = { ...context.records };
-  delete records[key];
-  const byBeacon = { ...context.byBeacon };
-  delete byBeacon[beaconId];
-  return { context: { records, byBeacon }, effects: [] };
+  const found = byBeacon(context, beaconId);
+  if (found === undefined) return NOTHING;
+  const slotBySk = { ...context.slotBySk };
+  delete slotBySk[hex(found.record.sk)];
+  const slotByBeacon = { ...context.slotByBeacon };
+  delete slotByBeacon[beaconId];
+  return { context: { records: withRecord(context, found.slot, null), slotBySk, slotByBeacon }, effects: [] };
 }
 
 // ---------------------------------------------------------------- monitoring
 
 export function enableMonitoring(context: AppBackendContext, beaconId: string, at: SimMillis): Step {
-  const key = context.byBeacon[beaconId];
-  const record = key === undefined ? undefined : context.records[key];
-  if (key === undefined || record === undefined || record.monitoring) return NOTHING;
-  return { context: { records: withRecord(context, key, { ...record, monitoring: true, windowStart: at }) }, effects: [] };
+  const found = byBeacon(context, beaconId);
+  if (found === undefined || found.record.monitoring) return NOTHING;
+  return { context: { records: withRecord(context, found.slot, { ...found.record, monitoring: true, windowStart: at }) }, effects: [] };
 }
 
 export function disableMonitoring(context: AppBackendContext, beaconId: string): Step {
-  const key = context.byBeacon[beaconId];
-  const record = key === undefined ? undefined : context.records[key];
-  if (key === undefined || record === undefined || !record.monitoring) return NOTHING;
+  const found = byBeacon(context, beaconId);
+  if (found === undefined || !found.record.monitoring) return NOTHING;
   // Alerts already raised keep being retried until acknowledged.
-  return { context: { records: withRecord(context, key, { ...record, monitoring: false }) }, effects: [] };
+  return { context: { records: withRecord(context, found.slot, { ...found.record, monitoring: false }) }, effects: [] };
 }
 
 // ---------------------------------------------------------------- tokens
 
 export function forwardTokens(deps: { crypto: CryptoSuite }, context: AppBackendContext, msg: TokensForward, at: SimMillis, replyTo: string | undefined, corr: string): Step {
   const ack = (accepted: number, rejected: number): Effect[] => reply(replyTo, corr, 'tokens.ack', tokensAckCodec.encode({ batch: msg.batch, accepted, rejected }));
-  const key = hex(msg.sk);
-  const record = context.records[key];
+  const slot = context.slotBySk[hex(msg.sk)];
+  const record = slot === undefined ? undefined : (context.records[slot] ?? undefined);
   const counters = context.counters;
-  if (record === undefined) {
+  if (slot === undefined || record === undefined || record === null) {
     const n = msg.tuples.length;
     const tokensInvalid = { ...counters.tokensInvalid, 'unknown-sk': (counters.tokensInvalid['unknown-sk'] ?? 0) + n };
     return { context: { counters: { ...counters, tokensInvalid } }, effects: ack(0, n) };
   }
-  const previous = record.batches[String(msg.batch)];
+  const previous = record.batches.find((b) => b.batch === msg.batch);
   if (previous !== undefined) {
     return { context: { counters: { ...counters, batchesReacked: counters.batchesReacked + 1 } }, effects: ack(previous.accepted, previous.rejected) };
   }
@@ -182,18 +197,16 @@ export function forwardTokens(deps: { crypto: CryptoSuite }, context: AppBackend
   const updated: QuarantineRecord = { ...record, seen, batches, delay, windowStart, lastValidTokenAt };
   return {
     context: {
-      records: withRecord(context, key, updated),
+      records: withRecord(context, slot, updated),
       counters: { ...counters, tokensValid, tokensInvalid, replays, batchesApplied: counters.batchesApplied + 1 },
     },
     effects: ack(accepted, rejected),
   };
 }
 
+/** Remember the ack of `batch`, forgetting the oldest beyond MAX_REMEMBERED_BATCHES (batch numbers wrap: arrival order, not number order). */
 function rememberBatch(batches: QuarantineRecord['batches'], batch: number, accepted: number, rejected: number): QuarantineRecord['batches'] {
-  const next: Record<string, { accepted: number; rejected: number }> = { ...batches, [String(batch)]: { accepted, rejected } };
-  const numbers = Object.keys(next).map(Number).sort((a, b) => a - b);
-  for (const n of numbers.slice(0, Math.max(0, numbers.length - MAX_REMEMBERED_BATCHES))) delete next[String(n)];
-  return next;
+  return [...batches.slice(Math.max(0, batches.length - MAX_REMEMBERED_BATCHES + 1)), { batch, accepted, rejected }];
 }
 
 // ---------------------------------------------------------------- alerts
@@ -218,14 +231,14 @@ function windowCheckAt(input: AppBackendContext['input'], record: QuarantineReco
 }
 
 /** The window of `record` has elapsed at `at`: raise one alert for it and start the next window. */
-function windowElapsed(context: AppBackendContext, key: string, record: QuarantineRecord, at: SimMillis): Step {
+function windowElapsed(context: AppBackendContext, slot: number, record: QuarantineRecord, at: SimMillis): Step {
   const { windowMs } = context.input;
   const windowStart = record.windowStart;
   const windowEnd = windowStart + windowMs;
   const last = record.lastValidTokenAt;
   // Defensive: an in-window token moves windowStart on arrival, so this should not hold here.
   if (last !== null && last > windowStart && last <= windowEnd) {
-    return { context: { records: withRecord(context, key, { ...record, windowStart: last }) }, effects: [] };
+    return { context: { records: withRecord(context, slot, { ...record, windowStart: last }) }, effects: [] };
   }
   const alert: AlertRaise = { alertId: `${record.beaconId}:${windowStart}`, beaconId: record.beaconId, windowStart, windowEnd, reason: 'no-valid-token' };
   // Next window: from the newest token already seen after this window, else right after it.
@@ -237,7 +250,7 @@ function windowElapsed(context: AppBackendContext, key: string, record: Quaranti
   const counters = context.counters;
   return {
     context: {
-      records: withRecord(context, key, { ...record, windowStart: nextStart, pendingAlerts, retryAt }),
+      records: withRecord(context, slot, { ...record, windowStart: nextStart, pendingAlerts, retryAt }),
       counters: { ...counters, alertsRaised: counters.alertsRaised + 1, alertsDropped: counters.alertsDropped + dropped },
     },
     effects: [sendAlert(context, alert)],
@@ -245,11 +258,11 @@ function windowElapsed(context: AppBackendContext, key: string, record: Quaranti
 }
 
 /** Retry deadline of `record` passed: resend every unacknowledged alert, again after alertRetryMs while any remain. */
-function retryAlerts(context: AppBackendContext, key: string, record: QuarantineRecord, at: SimMillis): Step {
-  if (record.pendingAlerts.length === 0) return { context: { records: withRecord(context, key, { ...record, retryAt: null }) }, effects: [] };
+function retryAlerts(context: AppBackendContext, slot: number, record: QuarantineRecord, at: SimMillis): Step {
+  if (record.pendingAlerts.length === 0) return { context: { records: withRecord(context, slot, { ...record, retryAt: null }) }, effects: [] };
   return {
     context: {
-      records: withRecord(context, key, { ...record, retryAt: at + context.input.alertRetryMs }),
+      records: withRecord(context, slot, { ...record, retryAt: at + context.input.alertRetryMs }),
       counters: { ...context.counters, alertsResent: context.counters.alertsResent + record.pendingAlerts.length },
     },
     effects: record.pendingAlerts.map((a) => sendAlert(context, a)),
@@ -257,13 +270,12 @@ function retryAlerts(context: AppBackendContext, key: string, record: Quarantine
 }
 
 export function alertAcked(context: AppBackendContext, alertId: string): Step {
-  const beaconId = alertId.slice(0, Math.max(0, alertId.indexOf(':')));
-  const key = context.byBeacon[beaconId];
-  const record = key === undefined ? undefined : context.records[key];
-  if (key === undefined || record === undefined) return NOTHING;
+  const found = byBeacon(context, alertId.slice(0, Math.max(0, alertId.indexOf(':'))));
+  if (found === undefined) return NOTHING;
+  const { slot, record } = found;
   const pendingAlerts = record.pendingAlerts.filter((a) => a.alertId !== alertId);
   if (pendingAlerts.length === record.pendingAlerts.length) return NOTHING;
-  return { context: { records: withRecord(context, key, { ...record, pendingAlerts, retryAt: pendingAlerts.length > 0 ? record.retryAt : null }) }, effects: [] };
+  return { context: { records: withRecord(context, slot, { ...record, pendingAlerts, retryAt: pendingAlerts.length > 0 ? record.retryAt : null }) }, effects: [] };
 }
 
 // ---------------------------------------------------------------- the due timer
@@ -275,25 +287,27 @@ const DUE_ORDER: Readonly<Record<DueKind, number>> = { window: 0, retry: 1, end:
 interface DueItem {
   readonly kind: DueKind;
   readonly deadline: number;
-  readonly key: string;
+  readonly slot: number;
   readonly beaconId: string;
 }
 
 function dueItems(context: AppBackendContext, at: SimMillis): DueItem[] {
   const items: DueItem[] = [];
-  for (const [key, record] of Object.entries(context.records)) {
+  context.records.forEach((record, slot) => {
+    if (record === null) return;
     const window = windowCheckAt(context.input, record);
-    if (window !== null && window <= at) items.push({ kind: 'window', deadline: window, key, beaconId: record.beaconId });
-    if (record.retryAt !== null && record.retryAt <= at) items.push({ kind: 'retry', deadline: record.retryAt, key, beaconId: record.beaconId });
-    if (record.endsAt <= at) items.push({ kind: 'end', deadline: record.endsAt, key, beaconId: record.beaconId });
-  }
+    if (window !== null && window <= at) items.push({ kind: 'window', deadline: window, slot, beaconId: record.beaconId });
+    if (record.retryAt !== null && record.retryAt <= at) items.push({ kind: 'retry', deadline: record.retryAt, slot, beaconId: record.beaconId });
+    if (record.endsAt <= at) items.push({ kind: 'end', deadline: record.endsAt, slot, beaconId: record.beaconId });
+  });
   return items.sort((a, b) => a.deadline - b.deadline || DUE_ORDER[a.kind] - DUE_ORDER[b.kind] || (a.beaconId < b.beaconId ? -1 : a.beaconId > b.beaconId ? 1 : 0));
 }
 
 /** Earliest deadline of any record, or undefined when there is none. */
 export function nextDeadline(context: Pick<AppBackendContext, 'input' | 'records'>): number | undefined {
   let min = Infinity;
-  for (const record of Object.values(context.records)) {
+  for (const record of context.records) {
+    if (record === null) continue;
     const window = windowCheckAt(context.input, record);
     if (window !== null && window < min) min = window;
     if (record.retryAt !== null && record.retryAt < min) min = record.retryAt;
@@ -316,17 +330,17 @@ export function dueFired(context: AppBackendContext, at: SimMillis): Step {
   const effects: Effect[] = [];
   for (let items = dueItems(current, at); items.length > 0; items = dueItems(current, at)) {
     for (const item of items) {
-      const record = current.records[item.key];
-      if (record === undefined) continue;
+      const record = current.records[item.slot];
+      if (record === undefined || record === null) continue;
       const step =
         item.kind === 'end' ? endQuarantine(current, item.beaconId)
-        : item.kind === 'retry' ? (record.retryAt === item.deadline ? retryAlerts(current, item.key, record, at) : NOTHING)
-        : windowCheckAt(current.input, record) === item.deadline ? windowElapsed(current, item.key, record, at) : NOTHING;
+        : item.kind === 'retry' ? (record.retryAt === item.deadline ? retryAlerts(current, item.slot, record, at) : NOTHING)
+        : windowCheckAt(current.input, record) === item.deadline ? windowElapsed(current, item.slot, record, at) : NOTHING;
       current = { ...current, ...step.context };
       effects.push(...step.effects);
     }
   }
-  return { context: { records: current.records, byBeacon: current.byBeacon, counters: current.counters, timers: {} }, effects };
+  return { context: { records: current.records, slotBySk: current.slotBySk, slotByBeacon: current.slotByBeacon, counters: current.counters, timers: {} }, effects };
 }
 
 /**

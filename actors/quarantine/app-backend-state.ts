@@ -55,13 +55,19 @@ export interface QuarantineRecord {
    * ttl (= window + tolerance) check before the replay check, so forgetting it is safe.
    */
   readonly seen: Readonly<Record<string, number>>;
-  /** batch number → the ack sent, for re-acks without recount. */
-  readonly batches: Readonly<Record<string, { readonly accepted: number; readonly rejected: number }>>;
+  /** The acks sent for the last MAX_REMEMBERED_BATCHES applied batches, oldest first: re-acks without recount. */
+  readonly batches: readonly AppliedBatch[];
   readonly delay: DelayStats;
   /** Raised but not yet acknowledged by the police backend, oldest first. */
   readonly pendingAlerts: readonly AlertRaise[];
   /** When the pending alerts are resent next, ms; null while none is pending. */
   readonly retryAt: number | null;
+}
+
+export interface AppliedBatch {
+  readonly batch: number;
+  readonly accepted: number;
+  readonly rejected: number;
 }
 
 export interface AppBackendCounters {
@@ -77,10 +83,18 @@ export interface AppBackendCounters {
 
 export interface AppBackendContext {
   readonly input: AppBackendInput;
-  /** Records by hex(sk). */
-  readonly records: Readonly<Record<string, QuarantineRecord>>;
-  /** beaconId → hex(sk). */
-  readonly byBeacon: Readonly<Record<string, string>>;
+  /**
+   * Records in slots; a record keeps its slot while it lives, null marks a
+   * free slot (reused by the next registration). Why slots, not a map keyed by
+   * SK: every batch replaces one record, and copying an array of references is
+   * cheap where copying an object with hundreds of keys is not (V8 turns such
+   * objects into hash tables: ~60 µs a copy at 200 records).
+   */
+  readonly records: readonly (QuarantineRecord | null)[];
+  /** hex(sk) → slot (changes only on register and end). */
+  readonly slotBySk: Readonly<Record<string, number>>;
+  /** beaconId → slot. */
+  readonly slotByBeacon: Readonly<Record<string, number>>;
   readonly counters: AppBackendCounters;
   /** At most one timer, DUE_TIMER, at the earliest deadline of any record (app-backend.ts "Timer design"). */
   readonly timers: Readonly<Record<string, SimMillis>>;
@@ -98,11 +112,23 @@ export function initialContext(input: AppBackendInput): AppBackendContext {
   ensure(Number.isSafeInteger(input.alertRetryMs) && input.alertRetryMs > 0, 'input.alertRetryMs', 'must be a positive integer (ms)');
   return {
     input,
-    records: {},
-    byBeacon: {},
+    records: [],
+    slotBySk: {},
+    slotByBeacon: {},
     counters: { tokensValid: 0, tokensInvalid: {}, replays: 0, alertsRaised: 0, alertsResent: 0, alertsDropped: 0, batchesApplied: 0, batchesReacked: 0 },
     timers: {},
   };
+}
+
+/** The live records, in slot order. */
+export function liveRecords(context: Pick<AppBackendContext, 'records'>): QuarantineRecord[] {
+  return context.records.filter((r): r is QuarantineRecord => r !== null);
+}
+
+/** The record registered under hex(sk), if any. */
+export function recordBySk(context: AppBackendContext, skHex: string): QuarantineRecord | undefined {
+  const slot = context.slotBySk[skHex];
+  return slot === undefined ? undefined : (context.records[slot] ?? undefined);
 }
 
 export function hex(bytes: Uint8Array): string {

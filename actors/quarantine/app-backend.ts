@@ -10,7 +10,7 @@
  * backend holds many records at once):
  *
  *   idle ──host.start──▶ running ──host.stop──▶ stopped (final)
- *   per record (context.records[hex(sk)]):
+ *   per record (a slot of context.records, found by hex(sk) or beacon id):
  *     ∅ ──register──▶ registered ──monitoring.enable──▶ monitoring
  *     monitoring ──monitoring.disable──▶ registered
  *     any ──quarantine.end | endsAt passed──▶ ∅ (record and its deadlines deleted)
@@ -67,10 +67,13 @@ export {
   MAX_REMEMBERED_BATCHES,
   DUE_TIMER,
   hex,
+  liveRecords,
   nextDeadline,
+  recordBySk,
   windowDeadline,
   type AppBackendContext,
   type AppBackendCounters,
+  type AppliedBatch,
   type AppBackendInput,
   type QuarantineRecord,
 } from './app-backend-logic.ts';

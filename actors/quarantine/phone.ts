@@ -50,6 +50,7 @@ import {
 } from '../../protocol/quarantine/messages.ts';
 import { createReassembly, expireReassembly, reassemble, type ReassemblyLimits, type ReassemblyState } from '../../protocol/wire/framing.ts';
 import { presenceFrameToken } from './beacon.ts';
+import { ensure } from '../../protocol/errors.ts';
 
 export const DEFAULT_FORWARD_PERIOD_MS = 5 * 60_000;
 export const DEFAULT_ACK_TIMEOUT_MS = 60_000;
@@ -79,8 +80,20 @@ export interface QuarantinePhoneInput {
    * Duty-cycled scanning: listen `scanWindowMs` out of every `scanPeriodMs`
    * (phones scan periodically, and a simulated city cannot afford a radio.frame
    * per advertisement). Absent: scan whenever powered and bluetooth is on.
+   * `phaseMs` (default 0, < periodMs) delays the first window after
+   * host.start: phones in a city are not synchronised, and a window shared by
+   * every phone at once would also make the simulated air re-arm every
+   * beacon for every phone at the same instant.
+   * `untilTokensAfterMs` (absent: off) closes a window early once it has
+   * been open that long AND every source heard in it has delivered a complete
+   * presence token (what an app saving energy does); windowMs is then the
+   * longest window, sized for the worst case (a window straddling the
+   * beacon's token change needs two fragment rounds). Set it to one fragment
+   * round: by then every beacon in range has been heard, and a source heard
+   * but not completed keeps the window open, so neither a neighbour's beacon
+   * nor a flood of complete fake frames can cut the phone's own token short.
    */
-  readonly scan?: { readonly windowMs: number; readonly periodMs: number };
+  readonly scan?: { readonly windowMs: number; readonly periodMs: number; readonly phaseMs?: number; readonly untilTokensAfterMs?: number };
 }
 
 export interface QuarantinePhoneDeps {
@@ -125,6 +138,9 @@ export interface QuarantinePhoneContext {
   readonly scanWindowOpen: boolean;
   /** Start of the current scan cycle, ms. */
   readonly cycleStart: SimMillis;
+  /** Sources with admitted frames in the current window, and those that completed a presence token in it (input.scan.untilTokens). */
+  readonly windowHeard: readonly string[];
+  readonly windowDone: readonly string[];
   /** Flood windows, least recently seen first. */
   readonly sources: readonly SourceWindow[];
   readonly reassembly: ReassemblyState;
@@ -178,10 +194,14 @@ function onFrame(crypto: CryptoSuite, c: QuarantinePhoneContext, event: RadioFra
   const flood = admitFrame(c.sources, c.input.flood, event.frame.address, event.at);
   if (!flood.admitted) return { sources: flood.sources, counters: { ...counters, floodDropped: counters.floodDropped + 1 } };
   const { state, outcome } = reassemble(c.reassembly, event.frame.address, event.frame.payload, event.at);
-  const base = { sources: flood.sources, reassembly: state, counters };
-  if (outcome.kind !== 'completed') return base;
+  const address = event.frame.address;
+  const tracking = c.input.scan?.untilTokensAfterMs !== undefined;
+  const windowHeard = tracking && !c.windowHeard.includes(address) ? [...c.windowHeard.slice(Math.max(0, c.windowHeard.length - c.input.flood.maxSources + 1)), address] : c.windowHeard;
+  if (outcome.kind !== 'completed') return { sources: flood.sources, reassembly: state, counters, windowHeard };
   const token = presenceFrameToken(outcome.payload);
-  if (!plausibleToken(token)) return { ...base, counters: { ...counters, framesRejected: counters.framesRejected + 1 } };
+  if (!plausibleToken(token)) return { sources: flood.sources, reassembly: state, windowHeard, counters: { ...counters, framesRejected: counters.framesRejected + 1 } };
+  const windowDone = tracking && !c.windowDone.includes(address) ? [...c.windowDone.slice(Math.max(0, c.windowDone.length - c.input.flood.maxSources + 1)), address] : c.windowDone;
+  const base = { sources: flood.sources, reassembly: state, counters, windowHeard, windowDone };
   const digest = hex(crypto.sha256(token).subarray(0, DEDUPE_DIGEST_BYTES));
   if (c.seen.includes(digest)) return { ...base, counters: { ...counters, duplicates: counters.duplicates + 1 } };
   const memory = c.input.dedupeMemory ?? 4 * c.input.maxBuffer;
@@ -195,6 +215,21 @@ function onFrame(crypto: CryptoSuite, c: QuarantinePhoneContext, event: RadioFra
   }
   counters.tokensBuffered += 1;
   return { ...base, seen, counters, buffer: [...buffer, { token, receivedAt: event.at }] };
+}
+
+/** Misuse of the input throws a MisuseError naming the field (before the actor runs). */
+function checkedInput(input: QuarantinePhoneInput): QuarantinePhoneInput {
+  const scan = input.scan;
+  if (scan !== undefined) {
+    ensure(Number.isFinite(scan.windowMs) && scan.windowMs > 0, 'input.scan.windowMs', 'must be > 0 (ms)');
+    ensure(Number.isFinite(scan.periodMs) && scan.periodMs >= scan.windowMs, 'input.scan.periodMs', 'must be ≥ scan.windowMs (ms)');
+    const phase = scan.phaseMs ?? 0;
+    ensure(Number.isFinite(phase) && phase >= 0 && phase < scan.periodMs, 'input.scan.phaseMs', 'must be in [0, scan.periodMs) (ms)');
+    const after = scan.untilTokensAfterMs;
+    ensure(after === undefined || (Number.isFinite(after) && after >= 0 && after <= scan.windowMs), 'input.scan.untilTokensAfterMs', 'must be in [0, scan.windowMs] (ms)');
+  }
+  ensure(Number.isSafeInteger(input.maxBuffer) && input.maxBuffer > 0, 'input.maxBuffer', 'must be a positive integer');
+  return input;
 }
 
 /** What forwarding does now: the effect to emit (if any) and the context patch. */
@@ -252,11 +287,20 @@ export function createQuarantinePhoneMachine(deps: QuarantinePhoneDeps) {
         if (event.type === 'phone.network') return { network: event.on };
         return {};
       }),
+      /** host.start: the first scan window opens now, or after input.scan.phaseMs. */
+      startScanCycle: enqueueActions(({ context, event, enqueue }) => {
+        const scan = context.input.scan;
+        if (scan === undefined) return;
+        const phase = scan.phaseMs ?? 0;
+        const step = phase > 0 ? { open: false, name: 'scanOn' as const, deadline: event.at + phase } : { open: true, name: 'scanOff' as const, deadline: event.at + scan.windowMs };
+        enqueue.assign({ scanWindowOpen: step.open, cycleStart: event.at, windowHeard: [], windowDone: [], timers: withTimer(context.timers, step.name, step.deadline) });
+        enqueue.emit({ type: 'timer.set', name: step.name, deadline: step.deadline });
+      }),
       openScanWindow: enqueueActions(({ context, event, enqueue }) => {
         const scan = context.input.scan;
         if (scan === undefined) return;
         const deadline = event.at + scan.windowMs;
-        enqueue.assign({ scanWindowOpen: true, cycleStart: event.at, timers: withTimer(context.timers, 'scanOff', deadline) });
+        enqueue.assign({ scanWindowOpen: true, cycleStart: event.at, windowHeard: [], windowDone: [], timers: withTimer(context.timers, 'scanOff', deadline) });
         enqueue.emit({ type: 'timer.set', name: 'scanOff', deadline });
       }),
       closeScanWindow: enqueueActions(({ context, enqueue }) => {
@@ -288,7 +332,24 @@ export function createQuarantinePhoneMachine(deps: QuarantinePhoneDeps) {
       rescan: enqueueActions(({ context, enqueue }) => {
         if (context.scanning) enqueue.emit({ type: 'radio.scan', on: true });
       }),
-      takeFrame: assign(({ context, event }) => (event.type === 'radio.frame' ? onFrame(deps.crypto, context, event) : {})),
+      takeFrame: enqueueActions(({ context, event, enqueue }) => {
+        if (event.type !== 'radio.frame') return;
+        const patch = onFrame(deps.crypto, context, event);
+        const scan = context.input.scan;
+        const heard = patch.windowHeard ?? context.windowHeard;
+        const done = patch.windowDone ?? context.windowDone;
+        // Early close (input.scan.untilTokensAfterMs): open long enough, and every source heard delivered a token.
+        const after = scan?.untilTokensAfterMs;
+        if (scan === undefined || after === undefined || !context.scanWindowOpen || event.at - context.cycleStart < after || done.length === 0 || !heard.every((a) => done.includes(a))) {
+          enqueue.assign(patch);
+          return;
+        }
+        const deadline = context.cycleStart + scan.periodMs;
+        enqueue.assign({ ...patch, scanWindowOpen: false, scanning: false, timers: withTimer(withoutTimer(context.timers, 'scanOff'), 'scanOn', deadline) });
+        enqueue.emit({ type: 'timer.cancel', name: 'scanOff' });
+        enqueue.emit({ type: 'timer.set', name: 'scanOn', deadline });
+        enqueue.emit({ type: 'radio.scan', on: false });
+      }),
       expireFragments: assign(({ context, event }) => ({ reassembly: expireReassembly(context.reassembly, event.at) })),
       tryForward: enqueueActions(({ context, event, enqueue }) => {
         const { send, patch } = planForward(context, event.at);
@@ -304,13 +365,15 @@ export function createQuarantinePhoneMachine(deps: QuarantinePhoneDeps) {
   }).createMachine({
     id: 'quarantine-phone',
     context: ({ input }) => ({
-      input,
+      input: checkedInput(input),
       powered: true,
       bluetooth: true,
       network: true,
       scanning: false,
       scanWindowOpen: true,
       cycleStart: 0,
+      windowHeard: [],
+      windowDone: [],
       sources: [],
       reassembly: createReassembly(input.reassembly),
       seen: [],
@@ -327,7 +390,7 @@ export function createQuarantinePhoneMachine(deps: QuarantinePhoneDeps) {
     states: {
       idle: {
         on: {
-          'host.start': { target: 'running', actions: ['openScanWindow', 'syncScan', 'planForwardTimer', 'emitForwardTimer'] },
+          'host.start': { target: 'running', actions: ['startScanCycle', 'syncScan', 'planForwardTimer', 'emitForwardTimer'] },
           'host.stop': { target: 'stopped' },
         },
       },

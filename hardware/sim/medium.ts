@@ -125,19 +125,37 @@ export class AirCore {
 
   /** Whether a scanning radio other than `exceptId` is within hearingRadiusM of `p`. */
   scannerNear(p: Position, exceptId: string): boolean {
+    // Few scanners: a loop beats rebuilding the grid after every scan change.
+    if (this.wide === undefined || this.scanners.size <= 64) return this.anyWithin(this.scanners.values(), p, exceptId);
+    for (const cell of this.wide.near(p, this.options.scheduler.now(), this.scanners.values(), this.options.positions)) {
+      if (this.anyWithin(cell, p, exceptId)) return true;
+    }
+    return false;
+  }
+
+  // Hot helpers are methods, not closures made per call: the TypeScript loader (esbuild,
+  // keepNames) wraps every named closure in a __name() call that redefines its `name`,
+  // which cost ~8 % of a city run inside deliver() alone.
+  private anyWithin(radios: Iterable<SimRadio>, p: Position, exceptId: string): boolean {
     const { positions } = this.options;
     const radius = this.hearingRadiusM;
-    const any = (radios: Iterable<SimRadio>): boolean => {
-      for (const r of radios) {
-        if (r.id === exceptId) continue;
-        const q = positions(r.id);
-        if (q !== undefined && distanceM(p, q) <= radius) return true;
-      }
-      return false;
-    };
-    // Few scanners: a loop beats rebuilding the grid after every scan change.
-    if (this.wide === undefined || this.scanners.size <= 64) return any(this.scanners.values());
-    return this.wide.near(p, this.options.scheduler.now(), this.scanners.values(), positions).some(any);
+    for (const r of radios) {
+      if (r.id === exceptId) continue;
+      const q = positions(r.id);
+      if (q !== undefined && distanceM(p, q) <= radius) return true;
+    }
+    return false;
+  }
+
+  private inRange(radios: Iterable<SimRadio>, tx: Transmission): Candidate[] {
+    const { positions } = this.options;
+    const out: Candidate[] = [];
+    for (const radio of radios) {
+      if (radio.id === tx.from || !radio.scanning) continue;
+      const position = positions(radio.id);
+      if (position !== undefined && this.model.inRange(distanceM(tx.position, position))) out.push({ radio, position });
+    }
+    return out;
   }
 
   /** Re-read positions for the wide grid on its next use. */
@@ -178,21 +196,13 @@ export class AirCore {
     const { positions, rng, scheduler } = this.options;
     const now = scheduler.now();
     const others = this.scanners.size - (this.scanners.has(tx.from) ? 1 : 0);
-    const inRange = (radios: Iterable<SimRadio>): Candidate[] => {
-      const out: Candidate[] = [];
-      for (const radio of radios) {
-        if (radio.id === tx.from || !radio.scanning) continue;
-        const position = positions(radio.id);
-        if (position !== undefined && this.model.inRange(distanceM(tx.position, position))) out.push({ radio, position });
-      }
-      return out;
-    };
     let candidates: Candidate[];
-    if (this.grid !== undefined) {
+    if (this.grid !== undefined && this.scanners.size > 64) {
       // Filter each cell first, so the merge sees only the (few) receivers in range.
-      candidates = mergeBySeq(this.grid.near(tx.position, now, this.scanners.values(), positions).map(inRange));
+      candidates = mergeBySeq(this.grid.near(tx.position, now, this.scanners.values(), positions).map((cell) => this.inRange(cell, tx)));
     } else {
-      candidates = inRange(this.scanners.values());
+      // Few scanners (or no grid): a loop beats rebuilding the grid after every scan change.
+      candidates = this.inRange(this.scanners.values(), tx);
       candidates.sort((a, b) => a.radio.seq - b.radio.seq); // map order is startScan order
     }
     // Everyone not in range is counted without being visited.
@@ -275,7 +285,7 @@ export abstract class AirBase implements RadioHost {
   /** Tell the medium positions moved (after a mobility step or a teleport). */
   positionsChanged(): void {
     this.core.positionsChanged();
-    this.rearm(() => true);
+    this.rearmAll();
   }
 
   /** One advertising event of `radio` carrying `payload` (the radio's own copy: do not retain or mutate). */
@@ -315,16 +325,21 @@ export abstract class AirBase implements RadioHost {
     if (!this.lazy) return;
     const p = this.options.positions(radio.id);
     if (p !== undefined) {
-      const radius = this.core.hearingRadiusM;
-      const near = (a: Advertiser): boolean => {
-        const q = this.options.positions(a.radio.id);
-        return q !== undefined && distanceM(p, q) <= radius;
-      };
       // A new scanner arms the sets it could hear; a leaving one can only disarm.
-      if (scanning) for (const a of this.driver.advertisers()) if (!a.armed && a.radio !== radio && near(a)) this.driver.arm(a);
-      if (!scanning) this.rearm((a) => a.armed && near(a));
+      for (const a of this.driver.advertisers()) {
+        if (scanning ? a.armed || a.radio === radio : !a.armed) continue;
+        if (!this.near(a, p)) continue;
+        if (scanning) this.driver.arm(a);
+        else if (!this.audible(a)) this.driver.disarm(a);
+      }
     }
     this.armRefresh();
+  }
+
+  /** Whether advertiser `a` is within hearing radius of `p` (a method, not a per-call closure: see AirCore.anyWithin). */
+  private near(a: Advertiser, p: Position): boolean {
+    const q = this.options.positions(a.radio.id);
+    return q !== undefined && distanceM(p, q) <= this.core.hearingRadiusM;
   }
 
   private audible(a: Advertiser): boolean {
@@ -333,10 +348,10 @@ export abstract class AirBase implements RadioHost {
     return p !== undefined && this.core.scannerNear(p, a.radio.id);
   }
 
-  private rearm(which: (a: Advertiser) => boolean): void {
+  /** Arm every set some scanner could hear, disarm the others. */
+  private rearmAll(): void {
     if (!this.lazy) return;
     for (const a of this.driver.advertisers()) {
-      if (!which(a)) continue;
       if (this.audible(a)) this.driver.arm(a);
       else this.driver.disarm(a);
     }
@@ -345,15 +360,18 @@ export abstract class AirBase implements RadioHost {
   /** Whether a scanning or advertising radio is somewhere else than at the last look (radios seen for the first time do not count). */
   private movedSinceLastLook(): boolean {
     let moved = false;
-    const look = (id: string): void => {
-      const p = this.options.positions(id);
-      const before = this.lastLook.get(id);
-      if (before !== undefined && samePosition(p, before)) return;
-      if (before !== undefined || this.lastLook.has(id)) moved ||= !samePosition(p, before);
-      this.lastLook.set(id, p);
-    };
-    for (const a of this.driver.advertisers()) look(a.radio.id);
-    for (const r of this.core.scanning()) look(r.id);
+    for (const a of this.driver.advertisers()) moved = this.look(a.radio.id) || moved;
+    for (const r of this.core.scanning()) moved = this.look(r.id) || moved;
+    return moved;
+  }
+
+  /** Record where `id` is now; true when it moved since the last look (first sightings do not count). */
+  private look(id: string): boolean {
+    const p = this.options.positions(id);
+    const before = this.lastLook.get(id);
+    if (before !== undefined && samePosition(p, before)) return false;
+    const moved = (before !== undefined || this.lastLook.has(id)) && !samePosition(p, before);
+    this.lastLook.set(id, p);
     return moved;
   }
 
@@ -369,7 +387,7 @@ export abstract class AirBase implements RadioHost {
       this.rearmTimer = undefined;
       if (this.movedSinceLastLook()) {
         this.core.invalidateWide();
-        this.rearm(() => true);
+        this.rearmAll();
       }
       this.armRefresh();
     });

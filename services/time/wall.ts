@@ -33,10 +33,13 @@ export class WallScheduler implements Scheduler {
     const arm = (): void => {
       const wait = Math.max(0, wallAt(this.epoch, deadline) - this.wallNow());
       timer.timeout = setTimeout(() => {
-        if (wait > MAX_TIMEOUT_MS) return arm();
+        // Never early in our own clock: setTimeout works in whole wall ms and may fire a
+        // fraction of one before wallAt(deadline), which at speed k is up to k simulated ms —
+        // enough for a machine to see `at < deadline`, treat its timer as stale and lose it.
+        if (wait > MAX_TIMEOUT_MS || this.now() < deadline) return arm();
         this.timers.delete(timer);
         fn();
-      }, Math.min(wait, MAX_TIMEOUT_MS));
+      }, Math.max(1, Math.min(Math.ceil(wait), MAX_TIMEOUT_MS)));
     };
     this.timers.add(timer);
     arm();

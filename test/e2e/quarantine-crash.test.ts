@@ -37,7 +37,7 @@ const WINDOW_MS = 60_000;
 const COMMON = [
   '--scenario', 'quarantine', '--seed', '5', '--households', '4', '--speed', '10',
   '--window', String(WINDOW_MS / 1000), '--tolerance', '10', '--forward-period', '5', '--beacon-period', '20',
-  '--scan-window', '9', '--scan-period', '10', '--advertising-interval', '1000', '--ack-timeout', '5', '--retry', '5', '--register-delay', '3',
+  '--scan-window', '11', '--scan-period', '12', '--advertising-interval', '1000', '--ack-timeout', '5', '--retry', '5', '--register-delay', '3',
 ];
 const COMPLIANT = ['qb0', 'qb1', 'qb2'];
 const SILENT = 'qb3';

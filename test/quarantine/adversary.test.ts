@@ -8,7 +8,8 @@
 import { createActor } from 'xstate';
 import { describe, expect, it } from 'vitest';
 import type { Effect, RadioAdvertiseEffect } from '../../actors/effects.ts';
-import { createAdversaryMachine, type AdversaryEvent, type AdversaryInput } from '../../actors/quarantine/adversary.ts';
+import { createAdversaryMachine, initialAdversaryContext, type AdversaryEvent, type AdversaryInput } from '../../actors/quarantine/adversary.ts';
+import { misuseField } from '../support/misuse.ts';
 import { adversaryRelayCodec, captureToken } from '../../actors/quarantine/adversary-payloads.ts';
 import { createSmartBeaconMachine } from '../../actors/quarantine/beacon.ts';
 import { parseFernetKey } from '../../protocol/beacon/fernet.ts';
@@ -142,6 +143,11 @@ describe('adversary machine', () => {
     expect(tokenOf(out[0])).toEqual(body.value.token);
     expect(verify(tokenOf(out[0]), T0 + 2100)).toMatchObject({ ok: true }); // live: indistinguishable from presence
     expect(away.actor.getSnapshot().context.queue).toEqual([]);
+  });
+
+  it('misuse: maxCaptured below 1 is refused at creation, naming the field', () => {
+    for (const bad of [0, -1, 1.5]) expect(misuseField(() => initialAdversaryContext({ id: 'a', kind: 'replay', seed: new Uint8Array(32), advertisingIntervalMs: 100, tickMs: 60_000, maxCaptured: bad }))).toBe('input.maxCaptured');
+    expect(misuseField(() => initialAdversaryContext({ id: 'a', kind: 'replay', seed: new Uint8Array(32), advertisingIntervalMs: 100, tickMs: 60_000, maxCaptured: 1 }))).toBeUndefined();
   });
 
   it('host.stop silences the radio, cancels timers and ends', () => {

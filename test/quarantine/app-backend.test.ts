@@ -2,7 +2,7 @@ import { startMachine } from '../support/harness.ts';
 import type { AnyStateMachine } from 'xstate';
 import { describe, expect, it } from 'vitest';
 import type { Effect } from '../../actors/effects.ts';
-import { createAppBackendMachine, hex, nextDeadline, windowDeadline, type AppBackendContext, type AppBackendEvent, type AppBackendInput } from '../../actors/quarantine/app-backend.ts';
+import { createAppBackendMachine, hex, liveRecords, nextDeadline, recordBySk, windowDeadline, type AppBackendContext, type AppBackendEvent, type AppBackendInput } from '../../actors/quarantine/app-backend.ts';
 import { parseFernetKey } from '../../protocol/beacon/fernet.ts';
 import { createPresenceToken } from '../../protocol/beacon/presence-token.ts';
 import { nobleSuite } from '../../protocol/crypto/noble.ts';
@@ -87,11 +87,11 @@ describe('app backend: registration and monitoring', () => {
     const reg = h.send(register());
     expect(reg).toContainEqual(armDue(ENDS));
     expect(busSends(reg)).toEqual([expect.objectContaining({ topic: HA_INBOX, msgType: 'quarantine.registered', body: { beaconId: BEACON } })]);
-    expect(h.ctx().records[hex(SK)]?.monitoring).toBe(false);
+    expect(recordBySk(h.ctx(), hex(SK))?.monitoring).toBe(false);
     expect(h.send(register())).toHaveLength(1); // redelivery: re-acknowledged only
     const en = h.send(enable());
     expect(en).toEqual([armDue(E + W + TOL + CHECK)]);
-    expect(h.ctx().records[hex(SK)]?.monitoring).toBe(true);
+    expect(recordBySk(h.ctx(), hex(SK))?.monitoring).toBe(true);
   });
 
   it('no window deadline and no alert before monitoring.enable or after monitoring.disable', () => {
@@ -118,7 +118,7 @@ describe('app backend: tokens', () => {
       // the previous deadline passes: the host replaced it, a stale firing changes nothing
       expect(h.send(due(ts - 5 * 60_000 + 4000 + W + TOL + CHECK))).toEqual([]);
     }
-    const rec = h.ctx().records[hex(SK)]!;
+    const rec = recordBySk(h.ctx(), hex(SK))!;
     expect(rec.lastValidTokenAt).toBe(ts);
     expect(rec.delay).toEqual({ samples: 5, meanMs: 4000, ewmaMs: 4000 });
     expect(h.ctx().counters).toMatchObject({ tokensValid: 5, alertsRaised: 0, batchesApplied: 5 });
@@ -138,7 +138,7 @@ describe('app backend: tokens', () => {
     expect(ackOf(fx)).toEqual({ batch: 1, accepted: 0, rejected: 1 });
     expect(fx.filter((e) => e.type === 'timer.set')).toEqual([]);
     expect(h.ctx().counters.tokensInvalid).toEqual({ 'bad-hmac': 1 });
-    expect(h.ctx().records[hex(SK)]?.lastValidTokenAt).toBeNull();
+    expect(recordBySk(h.ctx(), hex(SK))?.lastValidTokenAt).toBeNull();
   });
 
   it('a token older than window + tolerance is rejected as expired', () => {
@@ -182,7 +182,7 @@ describe('app backend: alerts', () => {
     const fired = h.send(due(D + CHECK));
     expect(alerts(fired)).toEqual([{ alertId: `${BEACON}:${E}`, beaconId: BEACON, windowStart: E, windowEnd: E + W, reason: 'no-valid-token' }]);
     // next deadlines: the retry (RETRY < W) before the next window's
-    expect(h.ctx().records[hex(SK)]).toMatchObject({ windowStart: E + W, retryAt: D + CHECK + RETRY });
+    expect(recordBySk(h.ctx(), hex(SK))).toMatchObject({ windowStart: E + W, retryAt: D + CHECK + RETRY });
     expect(fired).toContainEqual(armDue(D + CHECK + RETRY));
     // a duplicate firing of the same deadline raises nothing
     expect(h.send(due(D + CHECK))).toEqual([]);
@@ -204,7 +204,7 @@ describe('app backend: alerts', () => {
     const late = E + 3 * W + TOL + CHECK;
     const fired = alerts(h.send(due(late)));
     expect(fired.map((a) => a.windowStart)).toEqual([E, E + W, E + 2 * W]);
-    expect(h.ctx().records[hex(SK)]?.windowStart).toBe(E + 3 * W);
+    expect(recordBySk(h.ctx(), hex(SK))?.windowStart).toBe(E + 3 * W);
     expect(h.ctx().timers).toEqual({ due: late + RETRY });
   });
 
@@ -214,7 +214,7 @@ describe('app backend: alerts', () => {
     const ts = deadline - 5 * 60_000; // heard 5 min before it reached the backend (forwarding period)
     h.send(forward(1, [tuple(token(ts), ts)], deadline));
     expect(alerts(h.send(due(deadline + CHECK)))).toEqual([]);
-    expect(windowDeadline(input, h.ctx().records[hex(SK)]!)).toBe(deadline + W + TOL);
+    expect(windowDeadline(input, recordBySk(h.ctx(), hex(SK))!)).toBe(deadline + W + TOL);
     expect(h.ctx().timers).toEqual({ due: deadline + W + TOL + CHECK });
   });
 
@@ -226,7 +226,7 @@ describe('app backend: alerts', () => {
     const ts = deadline - 60_000;
     h.send(forward(1, [tuple(token(ts), ts)], deadline + 1000));
     // the next window starts at that arrival
-    expect(windowDeadline(input, h.ctx().records[hex(SK)]!)).toBe(deadline + 1000 + W + TOL);
+    expect(windowDeadline(input, recordBySk(h.ctx(), hex(SK))!)).toBe(deadline + 1000 + W + TOL);
   });
 
   it('a token older than window + tolerance on arrival does not count as evidence (offline phone)', () => {
@@ -266,8 +266,9 @@ describe('app backend: quarantine end', () => {
     h.send(due(E + W + TOL + CHECK)); // an alert pending → retry deadline set
     const fx = h.send(msg('quarantine.end', { beaconId: BEACON }, E + W + TOL + 2));
     expect(fx).toEqual([{ type: 'timer.cancel', name: 'due' }]);
-    expect(h.ctx().records).toEqual({});
-    expect(h.ctx().byBeacon).toEqual({});
+    expect(liveRecords(h.ctx())).toEqual([]);
+    expect(h.ctx().slotByBeacon).toEqual({});
+    expect(h.ctx().slotBySk).toEqual({});
     expect(h.ctx().timers).toEqual({});
     // tokens for the ended record are now an unknown sk
     expect(ackOf(h.send(forward(9, [tuple(token(E + W), E + W)], E + W + 1000)))).toEqual({ batch: 9, accepted: 0, rejected: 1 });
@@ -278,7 +279,7 @@ describe('app backend: quarantine end', () => {
     h.send(register());
     expect(h.send(due(ENDS - 1))).toEqual([]);
     h.send(due(ENDS));
-    expect(h.ctx().records).toEqual({});
+    expect(liveRecords(h.ctx())).toEqual([]);
     expect(h.ctx().timers).toEqual({});
     // monitored until the end, a token at ENDS − W keeps the last window open past ENDS
     const m = monitored();
@@ -288,7 +289,7 @@ describe('app backend: quarantine end', () => {
     const before = m.ctx().counters.alertsRaised;
     const atEnd = m.send(due(ENDS));
     expect(alerts(atEnd).filter((a) => a.windowStart >= ts)).toEqual([]);
-    expect(m.ctx().records).toEqual({});
+    expect(liveRecords(m.ctx())).toEqual([]);
     expect(m.ctx().counters.alertsRaised).toBe(before);
   });
 });
@@ -300,7 +301,7 @@ describe('app backend: model-based', () => {
     let acceptedTs: number[] = [];
     let prevValid = 0;
     const serialize = (value: unknown, context: AppBackendContext): string => {
-      const rec = context.records[hex(SK)];
+      const rec = recordBySk(context, hex(SK));
       const status = rec === undefined ? 'none' : rec.monitoring ? 'monitoring' : 'registered';
       return `${JSON.stringify(value)}|${status}|alert=${(rec?.pendingAlerts.length ?? 0) > 0}`;
     };
@@ -337,7 +338,7 @@ describe('app backend: model-based', () => {
         for (const e of busSends(effects)) if (e.topic === POLICE) expect(e.msgType).toBe('alert.raise');
         // the one timer sits at the earliest deadline; an unacknowledged alert always has a retry deadline
         expect(context.timers['due']).toBe(nextDeadline(context));
-        for (const rec of Object.values(context.records)) if (rec.pendingAlerts.length > 0) expect(rec.retryAt).toBeTypeOf('number');
+        for (const rec of liveRecords(context)) if (rec.pendingAlerts.length > 0) expect(rec.retryAt).toBeTypeOf('number');
       },
     });
     for (const key of [

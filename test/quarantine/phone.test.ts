@@ -21,6 +21,7 @@ import { nobleSuite } from '../../protocol/crypto/noble.ts';
 import { tokensForwardCodec } from '../../protocol/quarantine/messages.ts';
 import { fragment } from '../../protocol/wire/framing.ts';
 import { exploreModel } from '../support/model.ts';
+import { misuseField } from '../support/misuse.ts';
 
 const T0 = 1_767_225_600_000;
 const KEY = parseFernetKey(new Uint8Array(32).fill(5));
@@ -286,3 +287,81 @@ describe('quarantine phone: duty-cycled scanning', () => {
   });
 });
 
+
+describe('quarantine phone: scan phase and early close', () => {
+  const SCAN = { windowMs: 12_000, periodMs: 120_000 };
+  const scanEffects = (effects: readonly Effect[]) => effects.filter((e) => e.type === 'radio.scan' || ((e.type === 'timer.set' || e.type === 'timer.cancel') && e.name.startsWith('scan')));
+
+  it('phaseMs delays the first window; the cycle then repeats every periodMs from it', () => {
+    const { actor, effects, ctx } = start({ scan: { ...SCAN, phaseMs: 45_000 } });
+    expect(scanEffects(effects)).toEqual([{ type: 'timer.set', name: 'scanOn', deadline: T0 + 45_000 }]);
+    expect(ctx().scanning).toBe(false);
+    effects.length = 0;
+    actor.send({ type: 'timer.scanOn', at: T0 + 45_000 });
+    actor.send({ type: 'timer.scanOff', at: T0 + 57_000 });
+    expect(scanEffects(effects)).toEqual([
+      { type: 'timer.set', name: 'scanOff', deadline: T0 + 57_000 },
+      { type: 'radio.scan', on: true },
+      { type: 'timer.set', name: 'scanOn', deadline: T0 + 165_000 },
+      { type: 'radio.scan', on: false },
+    ]);
+  });
+
+  it('untilTokensAfterMs: closes the window once open that long and every source heard delivered a token', () => {
+    const { actor, effects, ctx } = start({ scan: { ...SCAN, untilTokensAfterMs: 5_000 } });
+    effects.length = 0;
+    const [f0, f1, f2, f3, f4] = framesOf(1);
+    // A token completed before the minimum: the window stays open.
+    for (const [i, f] of [f0, f1, f2, f3, f4].entries()) actor.send(frame(f!, T0 + 100 + i * 10));
+    expect(ctx().buffer).toHaveLength(1);
+    expect(ctx().scanning).toBe(true);
+    // A neighbour heard but not complete keeps it open past the minimum …
+    actor.send(frame(framesOf(2)[0]!, T0 + 5_000, 'BE:AC:00:00:00:02'));
+    actor.send(frame(f0!, T0 + 5_100));
+    expect(ctx().scanning).toBe(true);
+    // … until its token completes too: then the window closes and the next one is planned.
+    for (const f of framesOf(2).slice(1)) actor.send(frame(f, T0 + 6_000, 'BE:AC:00:00:00:02'));
+    expect(ctx().scanning).toBe(false);
+    expect(scanEffects(effects)).toEqual([
+      { type: 'timer.cancel', name: 'scanOff' },
+      { type: 'timer.set', name: 'scanOn', deadline: T0 + 120_000 },
+      { type: 'radio.scan', on: false },
+    ]);
+    expect(ctx().timers).toMatchObject({ scanOn: T0 + 120_000 });
+    expect(ctx().timers['scanOff']).toBeUndefined();
+    // Frames after the close are not heard; the next window forgets the last one's sources.
+    actor.send(frame(framesOf(3)[0]!, T0 + 7_000));
+    expect(ctx().counters.framesReceived).toBe(11);
+    actor.send({ type: 'timer.scanOn', at: T0 + 120_000 });
+    expect(ctx()).toMatchObject({ scanning: true, windowHeard: [], windowDone: [] });
+  });
+
+  it('untilTokensAfterMs: a flood of complete fake frames before the minimum cannot end the window before the own beacon is heard', () => {
+    const { actor, ctx } = start({ scan: { ...SCAN, untilTokensAfterMs: 5_000 } });
+    const fake = createPresenceToken(nobleSuite, parseFernetKey(new Uint8Array(32).fill(9)), T0 / 1000, new Uint8Array(16));
+    for (let i = 0; i < 50; i++) actor.send(frame(fragment(encodePresenceFrame(fake), i, 252)[0]!, T0 + i * 20, `FA:KE:00:00:00:${String(i % 4).padStart(2, '0')}`));
+    expect(ctx().scanning).toBe(true);
+    for (const f of framesOf(4)) actor.send(frame(f, T0 + 5_500));
+    expect(ctx().scanning).toBe(false);
+    expect(ctx().buffer.map((t) => t.token)).toContainEqual(token(4));
+  });
+
+  it('misuse: a bad scan configuration throws naming the field', () => {
+    const bad: [Partial<QuarantinePhoneInput>, string][] = [
+      [{ scan: { windowMs: 0, periodMs: 1000 } }, 'input.scan.windowMs'],
+      [{ scan: { windowMs: 2000, periodMs: 1000 } }, 'input.scan.periodMs'],
+      [{ scan: { ...SCAN, phaseMs: 120_000 } }, 'input.scan.phaseMs'],
+      [{ scan: { ...SCAN, untilTokensAfterMs: 13_000 } }, 'input.scan.untilTokensAfterMs'],
+      [{ maxBuffer: 0 }, 'input.maxBuffer'],
+    ];
+    for (const [extra, field] of bad) {
+      // xstate reports an error thrown while creating the context on the actor's error channel.
+      const actor = createActor(machine, { input: { ...input, ...extra } });
+      const errors: unknown[] = [];
+      actor.subscribe({ error: (e: unknown) => errors.push(e) });
+      actor.start();
+      expect(actor.getSnapshot().status).toBe('error');
+      expect(misuseField(() => { throw errors[0]; })).toBe(field);
+    }
+  });
+});

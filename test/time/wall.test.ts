@@ -21,6 +21,17 @@ describe('wall × speed time (DESIGN.md "Time")', () => {
     expect(fired).toBeLessThan(2000 + 100 * 200);
   });
 
+  it('regression: a timer never fires before its deadline in the scheduler\'s own clock (setTimeout may wake a fraction of a ms early)', async () => {
+    // The scheduler's clock runs at half the speed of setTimeout's: a timeout armed for the deadline
+    // wakes while now() still reads before it — the same as setTimeout waking a fraction of a wall ms
+    // early, which at speed k is up to k simulated ms. It used to fire anyway (an app backend then took
+    // its alert timer for stale, and a silent household stopped being alerted after a restart).
+    const wall0 = Date.now();
+    const s = new WallScheduler({ t0: 0, wall0, speed: 100 }, () => wall0 + (Date.now() - wall0) / 2);
+    const seen = await Promise.all([500, 1000, 1500].map((deadline) => new Promise<number>((resolve) => s.at(deadline, () => resolve(s.now() - deadline)))));
+    for (const late of seen) expect(late).toBeGreaterThanOrEqual(0);
+  });
+
   it('cancelled and cancelAll timers never fire', async () => {
     const s = new WallScheduler({ t0: 0, wall0: Date.now(), speed: 1000 });
     let fired = 0;

@@ -17,35 +17,58 @@ import type { Position } from '../../../hardware/sim/propagation.ts';
 import { alertsTopic, controlTopic, inboxTopic, quarantineTopic, tokensTopic } from '../../../protocol/wire/topics.ts';
 import type { ActorSpec } from '../../host/host.ts';
 import type { HouseholdPlan } from './plan.ts';
+import { FERNET_BLOCK_BYTES, FERNET_OVERHEAD_BYTES } from '../../../protocol/beacon/fernet.ts';
+import { DEFAULT_FRAGMENT_BUDGET_BYTES, fragmentCount } from '../../../protocol/wire/framing.ts';
+import { MAX_ADV_DELAY_MS } from '../../../hardware/sim/schedule.ts';
 
-export const quarantineProtocolSchema = z.object({
-  windowMin: z.number().positive().max(24 * 60).default(6),
-  toleranceS: z.number().min(0).max(3600).default(60),
-  beaconPeriodS: z.number().positive().max(3600).default(60),
-  advertisingIntervalMs: z.number().int().min(20).max(10_240).default(1000),
-  forwardPeriodS: z.number().positive().max(86_400).default(300),
-  scanWindowS: z.number().positive().default(6),
-  scanPeriodS: z.number().positive().default(120),
-  alertRetryS: z.number().positive().default(60),
-  /** Metres between neighbouring houses. */
-  houseSpacingM: z.number().positive().default(60),
-});
+/** Fragments of one presence frame: kind byte + a token for a 10-digit timestamp (one AES block) at the legacy budget. */
+export const PRESENCE_FRAME_FRAGMENTS = fragmentCount(1 + FERNET_OVERHEAD_BYTES + FERNET_BLOCK_BYTES, DEFAULT_FRAGMENT_BUDGET_BYTES);
+
+/** Shortest scan window that always hears one token whole: two fragment rounds (a window may straddle a token change). */
+export function minScanWindowMs(advertisingIntervalMs: number): number {
+  return 2 * PRESENCE_FRAME_FRAGMENTS * (advertisingIntervalMs + MAX_ADV_DELAY_MS);
+}
+
+export const quarantineProtocolSchema = z
+  .object({
+    windowMin: z.number().positive().max(24 * 60).default(6),
+    toleranceS: z.number().min(0).max(3600).default(60),
+    beaconPeriodS: z.number().positive().max(3600).default(60),
+    advertisingIntervalMs: z.number().int().min(20).max(10_240).default(1000),
+    forwardPeriodS: z.number().positive().max(86_400).default(300),
+    /** Longest scan window; with scanUntilTokens a window ends after one fragment round once every beacon heard delivered a token. */
+    scanWindowS: z.number().positive().default(12),
+    scanPeriodS: z.number().positive().default(120),
+    scanUntilTokens: z.boolean().default(true),
+    alertRetryS: z.number().positive().default(60),
+    /** Metres between neighbouring houses. */
+    houseSpacingM: z.number().positive().default(60),
+  })
+  .refine((p) => p.scanWindowS * 1000 >= minScanWindowMs(p.advertisingIntervalMs), {
+    // Regression: 6 s windows at 1 s per fragment only worked while every phone scanned in step with the beacons.
+    message: 'scanWindowS must cover two rounds of the beacon fragments (2 × fragments × advertisingIntervalMs): a window straddling a token change must still hear one token whole',
+    path: ['scanWindowS'],
+  })
+  .refine((p) => p.scanPeriodS >= p.scanWindowS, { message: 'must be ≥ scanWindowS', path: ['scanPeriodS'] });
 export type QuarantineProtocol = z.output<typeof quarantineProtocolSchema>;
 
 export const APP_BACKEND_ID = 'ab';
 export const POLICE_ID = 'police';
 export const HEALTH_AUTHORITY_ID = 'ha';
 
-/** Per-household secrets, derived from the seed (the health authority hands them out). */
+/** Per-household secrets, derived from the seed (the health authority hands them out), and the phone's scan phase. */
 export interface HouseholdSecrets {
   readonly sk: Uint8Array;
   readonly beaconKey: Uint8Array;
   readonly beaconSeed: Uint8Array;
+  /** Not a secret: where in its scan cycle the phone starts, a fraction in [0, 1) of the scan period. */
+  readonly scanPhase: number;
 }
 
 export function householdSecrets(seedBytes: Uint8Array, index: number): HouseholdSecrets {
   const rng = new SeededRng(seedBytes).fork(`household-secrets:${index}`);
-  return { sk: rng.bytes(32), beaconKey: rng.bytes(32), beaconSeed: rng.bytes(32) };
+  // Drawn after the keys, so adding it changed no key.
+  return { sk: rng.bytes(32), beaconKey: rng.bytes(32), beaconSeed: rng.bytes(32), scanPhase: rng.float() };
 }
 
 export function homeOf(p: QuarantineProtocol, households: number, index: number): Position {
@@ -113,7 +136,13 @@ export function householdSpecs(crypto: CryptoSuite, p: QuarantineProtocol, plan:
     flood: { maxFramesPerSourcePerWindow: 200, windowMs: 60_000, maxSources: 64 },
     reassembly: { maxPendingFrames: 32, maxPendingBytes: 8192, expiryMs: 30_000, maxCompletedRemembered: 64 },
     ackTimeoutMs: 60_000,
-    scan: { windowMs: p.scanWindowS * 1000, periodMs: p.scanPeriodS * 1000 },
+    scan: {
+      windowMs: p.scanWindowS * 1000,
+      periodMs: p.scanPeriodS * 1000,
+      phaseMs: Math.floor(secrets.scanPhase * p.scanPeriodS * 1000),
+      // One fragment round: every beacon in range has been heard by then.
+      ...(p.scanUntilTokens ? { untilTokensAfterMs: minScanWindowMs(p.advertisingIntervalMs) / 2 } : {}),
+    },
   };
   return [
     { role: 'beacon', id: plan.beaconId, machine: createSmartBeaconMachine({ crypto }) as AnyStateMachine, input: beacon },

@@ -8,7 +8,7 @@
  * only after the previous one was acknowledged (actors/quarantine/phone.ts),
  * so the batches it saw acknowledged are exactly 0 .. batchesAcked − 1.
  */
-import type { AppBackendContext, AppBackendCounters } from '../../../actors/quarantine/app-backend-logic.ts';
+import { liveRecords, type AppBackendContext, type AppBackendCounters } from '../../../actors/quarantine/app-backend-logic.ts';
 import type { HealthAuthorityContext } from '../../../actors/quarantine/health-authority.ts';
 import type { QuarantinePhoneContext, QuarantinePhoneCounters } from '../../../actors/quarantine/phone.ts';
 import type { SmartBeaconContext } from '../../../actors/quarantine/beacon.ts';
@@ -87,9 +87,9 @@ export class QuarantineReporter {
 
   private appBackend(c: AppBackendContext): AppBackendReport {
     const records: Record<string, AppBackendRecordReport> = {};
-    for (const r of Object.values(c.records)) {
-      const batches = Object.keys(r.batches).map(Number).sort((a, b) => a - b);
-      const tuples = Object.values(r.batches).reduce((n, b) => n + b.accepted + b.rejected, 0);
+    for (const r of liveRecords(c)) {
+      const batches = r.batches.map((b) => b.batch).sort((a, b) => a - b);
+      const tuples = r.batches.reduce((n, b) => n + b.accepted + b.rejected, 0);
       records[r.beaconId] = { monitoring: r.monitoring, batches, tuples, lastValidTokenAt: r.lastValidTokenAt, pendingAlerts: r.pendingAlerts.length };
     }
     return { ...c.counters, atStart: this.atStart ?? { at: 0, ...c.counters }, records };
