@@ -74,6 +74,15 @@ export function registerQuarantine(program: Command): void {
       const progress = createProgress(flags.quiet === true);
       const started = performance.now();
       let nextLabelAt = 0;
+      // Ctrl-C / SIGTERM: stop the simulation where it is and still write what it measured; a second signal exits at once.
+      const abort = new AbortController();
+      const onSignal = (signal: NodeJS.Signals): void => {
+        if (abort.signal.aborted) process.exit(130);
+        logger.warn('stopping the run; the summary covers the time simulated so far (signal again to quit at once)', { signal });
+        abort.abort();
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
       try {
         const summary = await runQuarantineCity({
           city,
@@ -88,6 +97,7 @@ export function registerQuarantine(program: Command): void {
             nextLabelAt = now + 60_000;
             progress.update(fraction, `t=${new Date(now).toISOString()}`);
           },
+          signal: abort.signal,
         });
         progress.stop();
         const wallS = (performance.now() - started) / 1000;
@@ -96,7 +106,10 @@ export function registerQuarantine(program: Command): void {
         const report = formatQuarantineReport(summary, protocol, wallS);
         await writeFile(join(flags.out, 'report.md'), report);
         process.stdout.write(`${report}\nwritten ${join(flags.out, 'summary.json')} and ${join(flags.out, 'report.md')}\n`);
+        if (summary.interrupted !== undefined) process.exitCode = 130;
       } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
         await store.close();
       }
     });

@@ -9,6 +9,9 @@ import type { Scheduler, SimMillis, TimerHandle } from '../../actors/ports.ts';
 import { MisuseError } from '../../protocol/errors.ts';
 import { DeadlineHeap } from './heap.ts';
 
+/** Steps between two turns of the event loop during runUntil. */
+const YIELD_EVERY_STEPS = 2048;
+
 interface Entry extends TimerHandle {
   readonly seq: number;
   readonly fn: () => void;
@@ -23,6 +26,8 @@ export interface RunStats {
   readonly fired: number;
   /** Distinct time steps taken. */
   readonly steps: number;
+  /** The run stopped early on its abort signal (simulated time stays where it stopped). */
+  readonly aborted: boolean;
 }
 
 export class VirtualScheduler implements Scheduler {
@@ -101,8 +106,10 @@ export class VirtualScheduler implements Scheduler {
    * Advance simulated time to `until`, firing every timer due by then in
    * (deadline, seq) order. All timers sharing a deadline fire in one step;
    * the system settles before the next step. `onStep` sees each new time.
+   * An aborted `signal` ends the run after the current step (Ctrl-C on a
+   * long run): time stays at that step, nothing later fires.
    */
-  async runUntil(until: SimMillis, onStep?: (now: SimMillis) => void): Promise<RunStats> {
+  async runUntil(until: SimMillis, onStep?: (now: SimMillis) => void, signal?: AbortSignal): Promise<RunStats> {
     if (this.running) throw new MisuseError('runUntil', 'already running');
     if (until < this.current) throw new MisuseError('until', `is before now (${until} < ${this.current})`);
     this.running = true;
@@ -124,9 +131,13 @@ export class VirtualScheduler implements Scheduler {
         }
         await this.settle();
         onStep?.(this.current);
+        // Settling can run entirely on microtasks (in-memory bus): give the event loop a turn now
+        // and then, or signal handlers (Ctrl-C), timers and I/O would starve until the run ends.
+        if (steps % YIELD_EVERY_STEPS === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+        if (signal?.aborted === true) return { fired, steps, aborted: true };
       }
       this.current = until;
-      return { fired, steps };
+      return { fired, steps, aborted: false };
     } finally {
       this.running = false;
     }

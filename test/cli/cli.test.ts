@@ -3,25 +3,15 @@
  * Acceptance (issue 2): two `run --seed 7` write byte-identical summary.json,
  * another seed changes it; every command has --help; bad flags fail clearly.
  */
-import { execFile } from 'node:child_process';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { runTracecity } from '../support/processes.ts';
 
-const run = promisify(execFile);
-const BIN = join(process.cwd(), 'bin', 'tracecity.js');
+const tracecity = (args: readonly string[]) => runTracecity(args);
 
-async function tracecity(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { timeout: 120_000 });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
-}
+
 
 describe('tracecity CLI', () => {
   it('run --seed 7 twice writes byte-identical summary.json; --seed 8 differs (embedded aedes)', async () => {

@@ -6,36 +6,22 @@
  * invalid vector is covered in-process by test/beacon/fernet.test.ts, four
  * of them (one per verification stage) here.
  */
-import { execFile } from 'node:child_process';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { runTracecity, type CliResult as Result } from '../support/processes.ts';
 import { parseFernetKey, verifyFernetToken } from '../../protocol/beacon/fernet.ts';
 import { nodeSuite } from '../../services/crypto/node.ts';
 import generateVectors from '../vectors/fernet-generate.json' with { type: 'json' };
 import invalidVectors from '../vectors/fernet-invalid.json' with { type: 'json' };
 import verifyVectors from '../vectors/fernet-verify.json' with { type: 'json' };
 
-const execFileAsync = promisify(execFile);
-const BIN = join(process.cwd(), 'bin', 'tracecity.js');
+function tracecity(args: readonly string[]) {
+  return runTracecity(args, 60_000);
+}
+
 /** Processes in flight at once: CI machines have few cores, and each start is CPU-bound (tsx). */
 const CONCURRENCY = 4;
 
-interface Result {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
 
-async function tracecity(args: readonly string[]): Promise<Result> {
-  try {
-    const { stdout, stderr } = await execFileAsync(process.execPath, [BIN, ...args], { timeout: 60_000 });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
-}
 
 /** Unix seconds of the vectors' RFC 3339 times (test/vectors/SOURCES.md; parsed properly in fernet.test.ts). */
 const VECTOR_NOW: Readonly<Record<string, number>> = {

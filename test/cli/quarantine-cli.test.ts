@@ -5,26 +5,15 @@
  * an "Adversaries" part; a bad list exits 2 naming the flag; without the flag
  * the summary has no `adversaries` key.
  */
-import { execFile } from 'node:child_process';
 import { access, mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { exited, killLeftovers, runTracecity, tracecity as spawnTracecity } from '../support/processes.ts';
 
-const run = promisify(execFile);
-const BIN = join(process.cwd(), 'bin', 'tracecity.js');
+const tracecity = (args: readonly string[]) => runTracecity(args);
 
-/** Same helper as test/cli/cli.test.ts. */
-async function tracecity(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { timeout: 120_000 });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
-}
+
 
 const exists = (path: string): Promise<boolean> => access(path).then(() => true, () => false);
 
@@ -131,4 +120,27 @@ describe('tracecity quarantine --attacks', () => {
     expect(report).not.toContain('## Adversaries');
     expect(report).not.toContain('(measured:');
   });
+});
+
+describe('tracecity quarantine: interrupted', () => {
+  it('SIGINT stops the run where it is, still writes summary.json and report.md for the time simulated, and exits 130', async () => {
+    const out = await mkdtemp(join(tmpdir(), 'tc-quarantine-intr-'));
+    const p = spawnTracecity(['quarantine', '--households', '20', '--days', '5', '--memory-bus', '--seed', '2', '--out', out]);
+    try {
+      // Non-TTY progress: a line every 10 % of the run (a few seconds in).
+      for (let waited = 0; !/progress 10%/.test(p.stderr()); waited += 100) {
+        expect(waited, p.stderr()).toBeLessThan(90_000);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      p.child.kill('SIGINT');
+      expect(await exited(p, 30_000)).toBe(130);
+    } finally {
+      killLeftovers();
+    }
+    const summary = JSON.parse(await readFile(join(out, 'summary.json'), 'utf8')) as { simulated: { days: number }; interrupted?: { simulatedDays: number } };
+    expect(summary.simulated.days).toBe(5);
+    expect(summary.interrupted?.simulatedDays).toBeGreaterThanOrEqual(0.5);
+    expect(summary.interrupted?.simulatedDays).toBeLessThan(5);
+    expect(await readFile(join(out, 'report.md'), 'utf8')).toMatch(/\*\*Interrupted\*\* after [\d.]+ of 5 simulated days/);
+  }, 120_000);
 });

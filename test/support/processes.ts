@@ -2,9 +2,10 @@
  * `node bin/tracecity.js …` as child processes for end-to-end tests: output
  * captured, every child remembered so a test's afterEach can kill leftovers.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 
 export const TRACECITY_BIN = join(process.cwd(), 'bin', 'tracecity.js');
 
@@ -38,4 +39,23 @@ export async function exited(p: Proc, timeoutMs: number): Promise<number | strin
 /** SIGKILL every child still running (call from afterEach). */
 export function killLeftovers(): void {
   for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+}
+
+export interface CliResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+const execFileAsync = promisify(execFile);
+
+/** Run `tracecity <args>` to completion: exit code (-1 when killed by the timeout) and output. */
+export async function runTracecity(args: readonly string[], timeoutMs = 120_000): Promise<CliResult> {
+  try {
+    const { stdout, stderr } = await execFileAsync(process.execPath, [TRACECITY_BIN, ...args], { timeout: timeoutMs });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+  }
 }

@@ -15,8 +15,8 @@ export function formatQuarantineReport(s: QuarantineSummary, p: QuarantineProtoc
   const invalid = (s.appBackend['tokensInvalid'] ?? {}) as Record<string, number>;
   return `# tracecity — quarantine enforcement, seed ${s.seed}
 
-${h.total} quarantined households for ${s.simulated.days} simulated days: ${h.violators} violators, ${h.flakyPhones} flaky phones, ${h.beaconsLosingPower} beacons losing power.
-Window ${p.windowMin} min + ${p.toleranceS} s tolerance; beacon token every ${p.beaconPeriodS} s; phones scan ${p.scanWindowS} s every ${p.scanPeriodS} s and forward every ${p.forwardPeriodS} s. Wall time ${wallS.toFixed(1)} s.
+${s.interrupted !== undefined ? `**Interrupted** after ${s.interrupted.simulatedDays} of ${s.simulated.days} simulated days: everything below covers the run up to there.\n\n` : ''}${h.total} quarantined households for ${s.simulated.days} simulated days: ${h.violators} violators, ${h.flakyPhones} flaky phones, ${h.beaconsLosingPower} beacons losing power.
+Window ${p.windowMin} min + ${p.toleranceS} s tolerance; beacon token every ${p.beaconPeriodS} s; phones scan up to ${p.scanWindowS} s every ${p.scanPeriodS} s${p.scanUntilTokens ? ' (until every beacon heard delivered a token)' : ''} and forward every ${p.forwardPeriodS} s. Wall time ${wallS.toFixed(1)} s.
 
 ## Alerts (scored against the plan)
 | | |

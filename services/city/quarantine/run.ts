@@ -23,7 +23,7 @@ import { APP_BACKEND_ID, HEALTH_AUTHORITY_ID, POLICE_ID, awayOf, backendSpecs, h
 import { adversaryRelayCodec } from '../../../actors/quarantine/adversary.ts';
 import { adversaryCounters, setUpAdversaries, type AdversaryRuntime, type FloodedPhoneSizes } from './adversaries.ts';
 import { attacksOn, planCity, type AttacksConfig, type HouseholdPlan, type QuarantineCityConfig } from './plan.ts';
-import { scoreAlerts, scoreAttacks, type AlertScore, type AttackScore, type ObservedAlert } from './score.ts';
+import { clipPlans, scoreAlerts, scoreAttacks, type AlertScore, type AttackScore, type ObservedAlert } from './score.ts';
 
 /** Indoor propagation for the city: n = 3 keeps a beacon's range to its own and the next houses. */
 export const CITY_PROPAGATION = { pathLossExponent: 3 } as const;
@@ -36,11 +36,15 @@ export interface QuarantineRunOptions {
   readonly crypto: CryptoSuite;
   readonly logger: Logger;
   readonly onProgress?: (fraction: number, simNow: number) => void;
+  /** Abort: stop at the current simulated time and summarise what was simulated (Ctrl-C). */
+  readonly signal?: AbortSignal;
 }
 
 export interface QuarantineSummary {
   readonly seed: number;
   readonly simulated: { readonly startMs: number; readonly days: number };
+  /** Only when the run was aborted: where it stopped (scores cover the plan up to there). */
+  readonly interrupted?: { readonly atMs: number; readonly simulatedDays: number };
   readonly households: { readonly total: number; readonly violators: number; readonly flakyPhones: number; readonly beaconsLosingPower: number };
   readonly score: AlertScore;
   readonly appBackend: Readonly<Record<string, unknown>>;
@@ -90,10 +94,11 @@ export async function runQuarantineCity(o: QuarantineRunOptions): Promise<Quaran
     setUp(o, plans, secrets, host, bus, scheduler, t0, end);
     const adversaries = await setUpAdversaries({ crypto: o.crypto, protocol: o.protocol, plans, attacks: o.city.attacks, seed, t0, host, scheduler, positions, air });
     replayPlan(plans, host, scheduler, positions, air);
-    await scheduler.runUntil(end, (now) => o.onProgress?.((now - t0) / (end - t0), now));
+    const run = await scheduler.runUntil(end, (now) => o.onProgress?.((now - t0) / (end - t0), now), o.signal);
     await host.stop();
     await bus.idle();
-    return summarise(o, plans, host, air, adversaries);
+    const stoppedAt = run.aborted ? scheduler.now() : undefined;
+    return summarise(o, stoppedAt === undefined ? plans : clipPlans(plans, stoppedAt), host, air, adversaries, stoppedAt);
   } finally {
     await opened.close();
   }
@@ -157,7 +162,7 @@ function replayPlan(plans: readonly HouseholdPlan[], host: Host, scheduler: Virt
   }
 }
 
-function summarise(o: QuarantineRunOptions, plans: readonly HouseholdPlan[], host: Host, air: SimAir, adversaries: AdversaryRuntime): QuarantineSummary {
+function summarise(o: QuarantineRunOptions, plans: readonly HouseholdPlan[], host: Host, air: SimAir, adversaries: AdversaryRuntime, stoppedAt: number | undefined): QuarantineSummary {
   const police = host.snapshotOf('police-backend', POLICE_ID).context as PoliceBackendContext;
   const app = host.snapshotOf('app-backend', APP_BACKEND_ID).context as AppBackendContext;
   const alerts: ObservedAlert[] = Object.values(police.alerts).map((a) => ({ beaconId: a.beaconId, windowStart: a.windowStart, windowEnd: a.windowEnd, receivedAt: a.receivedAt }));
@@ -177,6 +182,7 @@ function summarise(o: QuarantineRunOptions, plans: readonly HouseholdPlan[], hos
   return {
     seed: o.city.seed,
     simulated: { startMs: DEMO_T0_MS, days: o.city.days },
+    ...(stoppedAt !== undefined ? { interrupted: { atMs: stoppedAt, simulatedDays: Math.round(((stoppedAt - DEMO_T0_MS) / (24 * 60 * MINUTE)) * 1000) / 1000 } } : {}),
     households: {
       total: plans.length,
       violators: plans.filter((p) => p.violator).length,

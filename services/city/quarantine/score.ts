@@ -43,6 +43,26 @@ function pct(sorted: readonly number[], p: number): number | null {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? null;
 }
 
+/**
+ * The plans as far as a run interrupted at `until` lived them: spans starting
+ * later dropped, spans still running cut at `until` (so an absence cut short
+ * is scored by what could be seen of it).
+ */
+export function clipPlans(plans: readonly HouseholdPlan[], until: number): HouseholdPlan[] {
+  const clip = <T extends Interval>(spans: readonly T[]): T[] => spans.filter((x) => x.start < until).map((x) => ({ ...x, end: Math.min(x.end, until) }));
+  return plans.map((p) => {
+    const kept = p.absences.map((a, j) => ({ a, j })).filter(({ a }) => a.start < until);
+    return {
+      ...p,
+      absences: kept.map(({ a }) => ({ start: a.start, end: Math.min(a.end, until) })),
+      ...(p.absenceAttacks !== undefined ? { absenceAttacks: kept.map(({ j }) => p.absenceAttacks?.[j] ?? null) } : {}),
+      outages: clip(p.outages),
+      beaconOutages: clip(p.beaconOutages),
+      ...(p.floods !== undefined ? { floods: clip(p.floods) } : {}),
+    };
+  });
+}
+
 export function scoreAlerts(plans: readonly HouseholdPlan[], alerts: readonly ObservedAlert[], windowMs: number, toleranceMs: number): AlertScore {
   const byBeacon = new Map(plans.map((p) => [p.beaconId, p]));
   const perBeacon = new Map<string, ObservedAlert[]>();
