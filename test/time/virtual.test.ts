@@ -13,8 +13,38 @@ describe('VirtualScheduler (DESIGN.md "Time": discrete-event, deterministic)', (
     s.at(9000, () => log.push('late'));
     const stats = await s.runUntil(5000);
     expect(log).toEqual(['a@2000', 'b@2000', 'c@3000']);
-    expect(stats).toEqual({ fired: 3, steps: 2 });
+    expect(stats).toEqual({ fired: 3, steps: 2, aborted: false });
     expect(s.now()).toBe(5000);
+  });
+
+  it('an aborted signal ends the run after the current step; time stays there and later timers stay pending', async () => {
+    const s = new VirtualScheduler(0);
+    const abort = new AbortController();
+    const log: number[] = [];
+    s.at(10, () => log.push(s.now()));
+    s.at(20, () => {
+      log.push(s.now());
+      abort.abort();
+    });
+    s.at(30, () => log.push(s.now()));
+    expect(await s.runUntil(100, undefined, abort.signal)).toEqual({ fired: 2, steps: 2, aborted: true });
+    expect(log).toEqual([10, 20]);
+    expect(s.now()).toBe(20);
+    expect(s.pending).toBe(1);
+  });
+
+  it('a long run gives the event loop a turn now and then (signal handlers, I/O and timers are not starved)', async () => {
+    const s = new VirtualScheduler(0);
+    let immediates = 0;
+    const tick = (): void => {
+      immediates++;
+      if (immediates < 1_000) setImmediate(tick);
+    };
+    setImmediate(tick);
+    for (let t = 1; t <= 20_000; t++) s.at(t, () => undefined);
+    await s.runUntil(20_000);
+    // 20,000 steps that settle on microtasks only: without yielding no setImmediate callback would run before the end.
+    expect(immediates).toBeGreaterThan(5);
   });
 
   it('a past deadline fires at the current time; cancelled timers never fire', async () => {
