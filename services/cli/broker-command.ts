@@ -8,14 +8,14 @@ import type { Command } from 'commander';
 import { startEmbeddedBroker, type BrokerSecurity } from '../broker/aedes.ts';
 import { loadSecurityDir } from '../security/certs.ts';
 import { createLogger } from '../log.ts';
-import { ConfigError, intFlag } from './options.ts';
+import { ConfigError, intFlag, logLevelFlag, type LogLevel } from './options.ts';
 import { onShutdown } from './shutdown.ts';
 
 interface BrokerFlags {
   port?: number;
   host: string;
   secure?: string;
-  logLevel: string;
+  logLevel: LogLevel;
 }
 
 export function registerBroker(program: Command): void {
@@ -25,9 +25,9 @@ export function registerBroker(program: Command): void {
     .option('--port <p>', 'TCP port (0 = any free port; default 1883, 8883 with --secure)', intFlag('--port', 0, 65_535))
     .option('--host <addr>', 'address to listen on', '127.0.0.1')
     .option('--secure <dir>', 'secure profile: TLS only, credentials and ACL from this directory (tracecity security init)')
-    .option('--log-level <level>', 'debug | info | warn | error', 'info')
+    .option('--log-level <level>', 'debug | info | warn | error', logLevelFlag, 'info')
     .action(async (flags: BrokerFlags) => {
-      const logger = createLogger({ name: 'broker', level: flags.logLevel as 'info' });
+      const logger = createLogger({ name: 'broker', level: flags.logLevel });
       let security: BrokerSecurity | undefined;
       if (flags.secure !== undefined) {
         try {

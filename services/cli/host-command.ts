@@ -35,7 +35,7 @@ import { Host, type ActorSpec } from '../host/host.ts';
 import { createLogger } from '../log.ts';
 import { openStore, STORE_URL_FORMS } from '../store/index.ts';
 import { EpochTimeoutError, WallScheduler, awaitEpoch, publishEpoch } from '../time/wall.ts';
-import { brokerUrlFlag, choiceFlag, defined, intFlag, numberFlag, parseConfig } from './options.ts';
+import { brokerUrlFlag, choiceFlag, defined, intFlag, numberFlag, parseConfig, logLevelFlag, type LogLevel } from './options.ts';
 import { onShutdown } from './shutdown.ts';
 
 interface HostFlags {
@@ -63,7 +63,7 @@ interface HostFlags {
   retry?: number;
   registerDelay: number;
   quarantineDays: number;
-  logLevel: string;
+  logLevel: LogLevel;
 }
 
 const DEMO_ROLES = ['collector', 'beacon', 'phone'] as const;
@@ -255,7 +255,7 @@ export function registerHost(program: Command): void {
     .option('--retry <s>', 'quarantine: resend period of registrations, monitoring.enable and alerts, seconds', numberFlag('--retry', 0.001))
     .option('--register-delay <s>', 'quarantine: officers register beacons this long after start, seconds', numberFlag('--register-delay', 0), 30)
     .option('--quarantine-days <d>', 'quarantine: length of the quarantines started at start, days', numberFlag('--quarantine-days', 0.001, 365), 14)
-    .option('--log-level <level>', 'debug | info | warn | error (stderr)', 'warn')
+    .option('--log-level <level>', 'debug | info | warn | error (stderr)', logLevelFlag, 'warn')
     .action(async (flags: HostFlags, command: Command) => {
       let scenario: Scenario;
       try {
@@ -266,7 +266,7 @@ export function registerHost(program: Command): void {
         throw err;
       }
       const name = flags.name ?? String(process.pid);
-      const logger = createLogger({ name: `host-${name}`, level: flags.logLevel as 'warn' });
+      const logger = createLogger({ name: `host-${name}`, level: flags.logLevel });
       const store: Store = await openStore(flags.store);
       const opened = await openBus({ kind: 'url', url: flags.broker }, `tc-host-${name}`, logger);
       const epoch = await agreeOnEpoch(opened.bus, flags.speed, flags.newEpoch === true, logger);

@@ -32,6 +32,11 @@ export function choiceFlag<T extends string>(name: string, values: readonly T[])
   };
 }
 
+/** Log levels a command accepts (`--log-level`). */
+export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+export const logLevelFlag = choiceFlag('--log-level', LOG_LEVELS);
+
 export function brokerUrlFlag(value: string): string {
   let url: URL;
   try {

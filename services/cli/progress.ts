@@ -13,7 +13,7 @@ export interface Progress {
 export function createProgress(quiet: boolean): Progress {
   if (quiet) return { update: () => undefined, stop: () => undefined };
   if (process.stderr.isTTY) {
-    const bar = new SingleBar({ format: ' {bar} {percentage}% | {label}', stream: process.stderr, hideCursor: true }, Presets.shades_classic);
+    const bar = new SingleBar({ format: ' {bar} {percentage}% | ETA {eta_formatted} | {label}', etaBuffer: 50, stream: process.stderr, hideCursor: true }, Presets.shades_classic);
     bar.start(1000, 0, { label: '' });
     return {
       update: (fraction, label) => bar.update(Math.round(fraction * 1000), { label }),

@@ -16,7 +16,7 @@ import { runQuarantineCity } from '../city/quarantine/run.ts';
 import { cryptoSuiteByName } from '../crypto/index.ts';
 import { createLogger } from '../log.ts';
 import { openStore } from '../store/index.ts';
-import { brokerUrlFlag, choiceFlag, defined, intFlag, numberFlag, parseConfig } from './options.ts';
+import { brokerUrlFlag, choiceFlag, defined, intFlag, numberFlag, parseConfig, logLevelFlag, type LogLevel } from './options.ts';
 import { createProgress } from './progress.ts';
 
 interface QuarantineFlags {
@@ -32,7 +32,7 @@ interface QuarantineFlags {
   store: string;
   suite: 'node' | 'noble';
   quiet?: boolean;
-  logLevel: string;
+  logLevel: LogLevel;
 }
 
 /** `--attacks replay,forge`: known kinds, no repeats, at least one. */
@@ -61,7 +61,7 @@ export function registerQuarantine(program: Command): void {
     .option('--store <url>', "backends' store: memory: or sqlite:<path>", 'memory:')
     .option('--suite <name>', 'crypto suite: node (OpenSSL) or noble (pure JS)', choiceFlag('--suite', ['node', 'noble'] as const), 'node')
     .option('--quiet', 'no progress output')
-    .option('--log-level <level>', 'debug | info | warn | error (stderr)', 'warn')
+    .option('--log-level <level>', 'debug | info | warn | error (stderr)', logLevelFlag, 'warn')
     .action(async (flags: QuarantineFlags) => {
       const city = parseConfig(
         quarantineCitySchema,
@@ -69,7 +69,7 @@ export function registerQuarantine(program: Command): void {
       );
       const protocol = quarantineProtocolSchema.parse({});
       const bus: BusChoice = flags.broker !== undefined ? { kind: 'url', url: flags.broker } : flags.memoryBus === true ? { kind: 'memory' } : { kind: 'embedded' };
-      const logger = createLogger({ name: 'tracecity', level: flags.logLevel as 'warn' });
+      const logger = createLogger({ name: 'tracecity', level: flags.logLevel });
       const store = await openStore(flags.store);
       const progress = createProgress(flags.quiet === true);
       const started = performance.now();

@@ -9,7 +9,7 @@ import { createLogger } from '../log.ts';
 import type { BusChoice } from '../bus/open.ts';
 import { runDemo, stableJson, type DemoSummary } from '../city/demo-run.ts';
 import { demoScenarioSchema } from '../city/demo-scenario.ts';
-import { brokerUrlFlag, defined, intFlag, parseConfig } from './options.ts';
+import { brokerUrlFlag, defined, intFlag, parseConfig, logLevelFlag, type LogLevel } from './options.ts';
 import { createProgress } from './progress.ts';
 
 interface RunFlags {
@@ -21,7 +21,7 @@ interface RunFlags {
   phonesPerHousehold?: number;
   duration?: number;
   quiet?: boolean;
-  logLevel: string;
+  logLevel: LogLevel;
 }
 
 export function registerRun(program: Command): void {
@@ -36,7 +36,7 @@ export function registerRun(program: Command): void {
     .option('--phones-per-household <n>', 'phones per household', intFlag('--phones-per-household'))
     .option('--duration <s>', 'simulated seconds', intFlag('--duration'))
     .option('--quiet', 'no progress output')
-    .option('--log-level <level>', 'debug | info | warn | error (logs go to stderr)', 'warn')
+    .option('--log-level <level>', 'debug | info | warn | error (logs go to stderr)', logLevelFlag, 'warn')
     .action(async (flags: RunFlags) => {
       const scenario = parseConfig(
         demoScenarioSchema,
@@ -44,7 +44,7 @@ export function registerRun(program: Command): void {
       );
       const bus: BusChoice =
         flags.broker !== undefined ? { kind: 'url', url: flags.broker } : flags.memoryBus === true ? { kind: 'memory' } : { kind: 'embedded' };
-      const logger = createLogger({ name: 'tracecity', level: flags.logLevel as 'warn' });
+      const logger = createLogger({ name: 'tracecity', level: flags.logLevel });
       const progress = createProgress(flags.quiet === true);
       const started = performance.now();
       const summary = await runDemo({

@@ -144,3 +144,18 @@ describe('tracecity quarantine: interrupted', () => {
     expect(await readFile(join(out, 'report.md'), 'utf8')).toMatch(/\*\*Interrupted\*\* after [\d.]+ of 5 simulated days/);
   }, 120_000);
 });
+
+describe('tracecity quarantine (npm start): determinism', () => {
+  it('the same --seed writes a byte-identical summary.json on the embedded broker; another seed differs', async () => {
+    const dirs = await Promise.all([0, 1, 2].map((i) => mkdtemp(join(tmpdir(), `tc-quarantine-seed-${i}-`))));
+    const args = (seed: number, out: string) => ['quarantine', '--households', '8', '--days', '0.3', '--violators', '0.5', '--seed', String(seed), '--quiet', '--out', out];
+    const results = [await tracecity(args(3, dirs[0]!)), await tracecity(args(3, dirs[1]!)), await tracecity(args(4, dirs[2]!))];
+    for (const r of results) expect(r.code, r.stderr).toBe(0);
+    const [a, b, c] = await Promise.all(dirs.map((d) => readFile(join(d, 'summary.json'), 'utf8')));
+    expect(a).toBe(b);
+    expect(a).not.toBe(c);
+    const summary = JSON.parse(a!) as { households: { total: number }; phones: { tuplesAcked: number } };
+    expect(summary.households.total).toBe(8);
+    expect(summary.phones.tuplesAcked).toBeGreaterThan(0);
+  }, 120_000);
+});
