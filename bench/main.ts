@@ -5,6 +5,7 @@
  *
  *   npm run bench                 all groups
  *   npm run bench -- bus crypto   only these groups
+ *   npm run bench -- city         the full 200 × 14-day city alone (long: minutes)
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { busBench } from './bus.ts';
