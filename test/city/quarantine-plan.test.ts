@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { planCity, quarantineCitySchema, type HouseholdPlan } from '../../services/city/quarantine/plan.ts';
-import { scoreAlerts } from '../../services/city/quarantine/score.ts';
+import { clipPlans, latencyHistogram, scoreAlerts } from '../../services/city/quarantine/score.ts';
 
 const T0 = 1_767_225_600_000;
 const MIN = 60_000;
@@ -76,5 +76,21 @@ describe('alert scoring', () => {
       undetectableShortViolations: 1,
     });
     expect(s.latencyS).toEqual({ p50: 360, p90: 360, max: 360 });
+    expect(s.latencyHistogram).toEqual({ '0-5 min': 0, '5-7 min': 1, '7-10 min': 0, '10-15 min': 0, '15-30 min': 0, '30-60 min': 0, '> 60 min': 0 });
+  });
+
+  it('latency histogram: bucket bounds are inclusive above, the first bucket takes 0, the last is open', () => {
+    expect(latencyHistogram([0, 300, 301, 420, 421, 3600, 3601, 86_400])).toEqual({
+      '0-5 min': 2, '5-7 min': 2, '7-10 min': 1, '10-15 min': 0, '15-30 min': 0, '30-60 min': 1, '> 60 min': 2,
+    });
+  });
+
+  it('clipPlans: an interrupted run is scored on the spans it lived, cut at the stop', () => {
+    const [clipped] = clipPlans([plan], T0 + 205 * MIN);
+    expect(clipped?.absences).toEqual([{ start: T0 + 100 * MIN, end: T0 + 160 * MIN }]);
+    expect(clipped?.outages).toEqual([{ start: T0 + 200 * MIN, end: T0 + 205 * MIN, kind: 'network' }]);
+    expect(clipped?.beaconOutages).toEqual([]);
+    // the run stopped 5 min into the outage: its alerts are scored against what was simulated
+    expect(scoreAlerts([clipped!], [alert(99, 106)], W, TOL)).toMatchObject({ violations: 1, detectedViolations: 1, missedViolations: 0 });
   });
 });

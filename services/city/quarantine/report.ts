@@ -39,6 +39,7 @@ ${rows([
   ['**missed**', sc.missedViolations],
   ['too short to detect by design', sc.undetectableShortViolations],
   ['detection latency p50 / p90 / max (s)', `${fmt(sc.latencyS.p50)} / ${fmt(sc.latencyS.p90)} / ${fmt(sc.latencyS.max)}`],
+  ['detection latency distribution (detected violations)', Object.entries(sc.latencyHistogram).map(([k, v]) => `${k}: ${v}`).join(', ')],
 ])}
 
 ## Chain

@@ -34,6 +34,23 @@ export interface AlertScore {
   readonly undetectableShortViolations: number;
   /** Latency percentiles over detected violations, seconds (null when none). */
   readonly latencyS: { readonly p50: number | null; readonly p90: number | null; readonly max: number | null };
+  /** Detected violations by latency bucket (upper bounds in minutes; the last is open). */
+  readonly latencyHistogram: Readonly<Record<string, number>>;
+}
+
+/** Upper bounds of the latency buckets, minutes: window + tolerance is 7 min by default. */
+export const LATENCY_BUCKETS_MIN = [5, 7, 10, 15, 30, 60] as const;
+
+export function latencyHistogram(latenciesS: readonly number[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  let lower = 0;
+  for (const upper of LATENCY_BUCKETS_MIN) {
+    const from = lower;
+    out[`${from}-${upper} min`] = latenciesS.filter((l) => (from === 0 || l > from * 60) && l <= upper * 60).length;
+    lower = upper;
+  }
+  out[`> ${lower} min`] = latenciesS.filter((l) => l > lower * 60).length;
+  return out;
 }
 
 const overlaps = (a: Interval, b: Interval): boolean => a.start < b.end && b.start < a.end;
@@ -113,6 +130,7 @@ export function scoreAlerts(plans: readonly HouseholdPlan[], alerts: readonly Ob
     missedViolations: detectable - detected,
     undetectableShortViolations: short,
     latencyS: { p50: pct(latencies, 50), p90: pct(latencies, 90), max: latencies.length > 0 ? (latencies[latencies.length - 1] ?? null) : null },
+    latencyHistogram: latencyHistogram(latencies),
   };
 }
 
