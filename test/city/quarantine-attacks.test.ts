@@ -66,7 +66,7 @@ describe('quarantine city with adversaries', () => {
     expect(a?.floodedPhones.maxPendingFrames).toBeLessThanOrEqual(32);
     expect(a?.floodedPhones.maxPendingBytes).toBeLessThanOrEqual(8192);
     expect(a?.floodedPhones.maxBuffer).toBeLessThanOrEqual(2048);
-    expect(a?.floodedPhones.maxSeen).toBeLessThanOrEqual(4 * 2048);
+    expect(a?.floodedPhones.maxSeen).toBeLessThanOrEqual(256); // the city's dedupeMemory
     expect(a?.score.floods.unexplainedAlertsDuringFlood).toBe(0);
     expect(s.score.unexplainedFalseAlerts).toBe(0);
     expect(s.score.missedViolations).toBe(0);

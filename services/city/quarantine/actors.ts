@@ -133,6 +133,9 @@ export function householdSpecs(crypto: CryptoSuite, p: QuarantineProtocol, plan:
     inboxTopic: inboxTopic('phone', plan.phoneId),
     forwardPeriodMs: p.forwardPeriodS * 1000,
     maxBuffer: 2048,
+    // A beacon repeats one token for a period (60 s) and a window hears a few beacons: 256 digests cover
+    // many windows, where the default (4 × maxBuffer = 8192) made each token cost a copy of 8192 strings.
+    dedupeMemory: 256,
     flood: { maxFramesPerSourcePerWindow: 200, windowMs: 60_000, maxSources: 64 },
     reassembly: { maxPendingFrames: 32, maxPendingBytes: 8192, expiryMs: 30_000, maxCompletedRemembered: 64 },
     ackTimeoutMs: 60_000,
