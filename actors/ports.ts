@@ -143,14 +143,31 @@ export interface StoredRecord {
 }
 
 /**
- * Durable storage. `append` resolves only once the record is durable
- * (acknowledged = durable). Streams are append-only logs; the key/value
- * space holds derived state such as actor snapshots.
+ * Durable storage. A write (`append`, `truncate`, `put`, `delete`) resolves
+ * only once it is durable (acknowledged = durable), and every operation takes
+ * effect in call order. Streams are append-only logs that may be truncated at
+ * the front; the key/value space holds derived state such as actor snapshots.
  */
 export interface Store {
+  /** Append `record`; resolves with its seq: the stream's last seq ever assigned + 1 (1 for a new stream). */
   append(stream: string, record: Uint8Array): Promise<number>;
-  /** Records of `stream` with seq > afterSeq, in order, at most `limit`. */
+  /**
+   * Records of `stream` with seq > afterSeq, in order, at most `limit`. After
+   * a truncate only the remaining records are returned, whatever `afterSeq`.
+   */
   read(stream: string, afterSeq?: number, limit?: number): Promise<readonly StoredRecord[]>;
+  /**
+   * Forget the records of `stream` with seq ≤ throughSeq (e.g. a journal
+   * prefix a durable snapshot covers). Records already forgotten, a stream
+   * never written and a throughSeq past the last seq are fine: it forgets
+   * what exists up to throughSeq. Numbering is not reset: the next append
+   * still gets the last seq ever assigned + 1, also after every record was
+   * forgotten and, for a durable store, after a reopen. Only records that
+   * exist when it takes effect are forgotten, not later appends with a seq
+   * ≤ throughSeq. Rejects with MisuseError naming `stream` or `throughSeq`
+   * (a non-negative integer).
+   */
+  truncate(stream: string, throughSeq: number): Promise<void>;
   put(key: string, value: Uint8Array): Promise<void>;
   get(key: string): Promise<Uint8Array | undefined>;
   delete(key: string): Promise<void>;

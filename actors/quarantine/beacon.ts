@@ -24,7 +24,7 @@
  *         anywhere: beacon.sync { offsetMs } sets the clock error (police sync)
  * Pure: time from event `at`, IVs from the DRBG state in context, effects emitted.
  */
-import { assign, emit, setup } from 'xstate';
+import { assign, emit, enqueueActions, setup } from 'xstate';
 import type { Effect, HostEvent, TimerEvent } from '../effects.ts';
 import { withTimer, withoutFiredTimer, withoutTimer } from '../effects.ts';
 import type { SimMillis } from '../ports.ts';
@@ -117,17 +117,19 @@ export function createSmartBeaconMachine(deps: SmartBeaconDeps) {
       emitted: {} as Effect,
     },
     actions: {
-      forgetTimer: assign(({ context, event }) => ({ timers: withoutFiredTimer(context.timers, event.type) })),
-      mintToken: assign(({ context, event }) => mint(deps.crypto, context, event.at)),
+      /** Mint, advertise and plan the next period in one action: the hot path of a city (one per beacon per minute). */
+      nextToken: enqueueActions(({ context, event, enqueue }) => {
+        const deadline = event.at + periodOf(context.input);
+        const minted = mint(deps.crypto, context, event.at);
+        enqueue.assign({ ...minted, timers: withTimer(withoutFiredTimer(context.timers, event.type), 'period', deadline) });
+        enqueue.emit({ type: 'radio.advertise', payloads: minted.fragments ?? [], intervalMs: context.input.advertisingIntervalMs });
+        enqueue.emit({ type: 'timer.set', name: 'period', deadline });
+      }),
       emitAdvertise: emit(({ context }) => ({
         type: 'radio.advertise',
         payloads: context.fragments,
         intervalMs: context.input.advertisingIntervalMs,
       }) as const),
-      schedulePeriod: assign(({ context, event }) => ({
-        timers: withTimer(context.timers, 'period', event.at + periodOf(context.input)),
-      })),
-      emitPeriodTimer: emit(({ context }) => ({ type: 'timer.set', name: 'period', deadline: context.timers['period'] ?? 0 }) as const),
       silence: emit({ type: 'radio.stopAdvertising' } as const),
       cancelPeriod: assign(({ context }) => ({ timers: withoutTimer(context.timers, 'period') })),
       emitCancelPeriod: emit({ type: 'timer.cancel', name: 'period' } as const),
@@ -160,13 +162,13 @@ export function createSmartBeaconMachine(deps: SmartBeaconDeps) {
     states: {
       idle: {
         on: {
-          'host.start': { target: 'advertising', actions: ['mintToken', 'emitAdvertise', 'schedulePeriod', 'emitPeriodTimer'] },
+          'host.start': { target: 'advertising', actions: 'nextToken' },
           'host.stop': { target: 'stopped' },
         },
       },
       advertising: {
         on: {
-          'timer.period': { actions: ['forgetTimer', 'mintToken', 'emitAdvertise', 'schedulePeriod', 'emitPeriodTimer'] },
+          'timer.period': { actions: 'nextToken' },
           // Timers are re-armed by the host from context; the radio is not in the snapshot.
           'host.resume': { actions: ['emitAdvertise'] },
           'beacon.power': { guard: 'powerOff', target: 'off', actions: ['silence', 'cancelPeriod', 'emitCancelPeriod'] },
@@ -176,7 +178,7 @@ export function createSmartBeaconMachine(deps: SmartBeaconDeps) {
       off: {
         on: {
           // A fresh token on power-on: the old one's period is over.
-          'beacon.power': { guard: 'powerOn', target: 'advertising', actions: ['mintToken', 'emitAdvertise', 'schedulePeriod', 'emitPeriodTimer'] },
+          'beacon.power': { guard: 'powerOn', target: 'advertising', actions: 'nextToken' },
           'host.stop': { target: 'stopped' },
         },
       },

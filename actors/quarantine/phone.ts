@@ -296,12 +296,16 @@ export function createQuarantinePhoneMachine(deps: QuarantinePhoneDeps) {
         enqueue.assign({ scanWindowOpen: step.open, cycleStart: event.at, windowHeard: [], windowDone: [], timers: withTimer(context.timers, step.name, step.deadline) });
         enqueue.emit({ type: 'timer.set', name: step.name, deadline: step.deadline });
       }),
-      openScanWindow: enqueueActions(({ context, event, enqueue }) => {
+      /** timer.scanOn: forget it, open the window, scan if powered and bluetooth is on — one action (twice a scan cycle per phone). */
+      beginWindow: enqueueActions(({ context, event, enqueue }) => {
         const scan = context.input.scan;
         if (scan === undefined) return;
         const deadline = event.at + scan.windowMs;
-        enqueue.assign({ scanWindowOpen: true, cycleStart: event.at, windowHeard: [], windowDone: [], timers: withTimer(context.timers, 'scanOff', deadline) });
+        const scanning = context.powered && context.bluetooth;
+        const timers = withTimer(withoutFiredTimer(context.timers, event.type), 'scanOff', deadline);
+        enqueue.assign({ scanWindowOpen: true, cycleStart: event.at, windowHeard: [], windowDone: [], timers, scanning });
         enqueue.emit({ type: 'timer.set', name: 'scanOff', deadline });
+        if (scanning !== context.scanning) enqueue.emit({ type: 'radio.scan', on: scanning });
       }),
       closeScanWindow: enqueueActions(({ context, enqueue }) => {
         const scan = context.input.scan;
@@ -400,7 +404,7 @@ export function createQuarantinePhoneMachine(deps: QuarantinePhoneDeps) {
           'timer.forward': { actions: ['forgetTimer', 'expireFragments', 'tryForward', 'planForwardTimer', 'emitForwardTimer'] },
           'msg.tokens.ack': { actions: 'takeAck' },
           'timer.scanOff': { actions: ['forgetTimer', 'closeScanWindow', 'syncScan'] },
-          'timer.scanOn': { actions: ['forgetTimer', 'openScanWindow', 'syncScan'] },
+          'timer.scanOn': { actions: 'beginWindow' },
           'phone.power': { actions: ['setSwitch', 'syncScan', 'tryForward'] },
           'phone.bluetooth': { actions: ['setSwitch', 'syncScan'] },
           'phone.network': { actions: ['setSwitch', 'tryForward'] },
