@@ -209,7 +209,13 @@ export class Host {
   private async persistOne(store: Store, running: Running): Promise<void> {
     const journalSeq = running.journal?.appliedSeq ?? 0;
     await store.put(snapshotKey(running.address), encodeSnapshot(running.actor.getPersistedSnapshot(), journalSeq));
-    running.journal?.snapshotTaken();
+    // Only now that the snapshot is durable may the journal it covers go.
+    try {
+      await running.journal?.snapshotTaken(journalSeq);
+    } catch (err) {
+      // Harmless: the journal just keeps events a later snapshot will cover.
+      this.options.logger.warn('journal compaction failed; events kept', { actor: running.address, throughSeq: journalSeq, error: String(err) });
+    }
   }
 
   /**
@@ -223,7 +229,14 @@ export class Host {
     const step = running.chain.then(async () => {
       const seq = await journal.append(event);
       this.send(running, event);
-      if (journal.applied(seq)) await this.persistOne(store, running);
+      if (!journal.applied(seq)) return;
+      try {
+        await this.persistOne(store, running);
+      } catch (err) {
+        // The input is applied and journaled; without the snapshot a restart just replays more.
+        this.stats.effectErrors++;
+        this.options.logger.error('snapshot write failed; the journal keeps the events', { actor: running.address, error: String(err) });
+      }
     });
     running.chain = step.catch((err: unknown) => {
       this.stats.effectErrors++;

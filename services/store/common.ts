@@ -33,12 +33,17 @@ export function checkBytes(value: unknown, field: string): asserts value is Uint
   if (!(value instanceof Uint8Array)) throw new MisuseError(field, 'must be a Uint8Array');
 }
 
+/** Check a stream position (read's afterSeq, truncate's throughSeq): a non-negative safe integer. */
+export function checkSeq(value: unknown, field: string): asserts value is number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw new MisuseError(field, 'must be a non-negative integer');
+  }
+}
+
 /** Check read()'s optional arguments; returns them with defaults applied. */
 export function checkReadRange(afterSeq: unknown, limit: unknown): { afterSeq: number; limit: number | undefined } {
   const after = afterSeq ?? 0;
-  if (typeof after !== 'number' || !Number.isSafeInteger(after) || after < 0) {
-    throw new MisuseError('afterSeq', 'must be a non-negative integer');
-  }
+  checkSeq(after, 'afterSeq');
   if (limit !== undefined && (typeof limit !== 'number' || !Number.isSafeInteger(limit) || limit < 0)) {
     throw new MisuseError('limit', 'must be a non-negative integer');
   }

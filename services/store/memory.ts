@@ -3,15 +3,29 @@
  * contract as SqliteStore (test/contract/store.contract.ts), nothing durable.
  */
 import type { Store, StoredRecord } from '../../actors/ports.ts';
-import { StoreClosedError, checkBytes, checkName, checkReadRange, compareCodePoints, settle } from './common.ts';
+import { StoreClosedError, checkBytes, checkName, checkReadRange, checkSeq, compareCodePoints, settle } from './common.ts';
+
+/**
+ * One stream: `records[i]` has seq `base + i + 1`; the live records are
+ * `records[head..]`, the slots before `head` were truncated (emptied, so the
+ * bytes can be collected). The last seq ever assigned is `base + records.length`,
+ * which keeps numbering going after a truncate.
+ */
+interface Log {
+  records: (Uint8Array | undefined)[];
+  base: number;
+  head: number;
+}
 
 /**
  * Every operation takes effect synchronously, in call order, so a read issued
  * right after an un-awaited write sees it (as SqliteStore does). Bytes are
- * copied in and out: callers may reuse their buffers.
+ * copied in and out: callers may reuse their buffers. Appends are amortised
+ * O(1), a truncate is amortised O(records it forgets): the emptied prefix is
+ * dropped (copying the rest) once it is at least half of the array.
  */
 export class MemoryStore implements Store {
-  private readonly streams = new Map<string, Uint8Array[]>();
+  private readonly streams = new Map<string, Log>();
   private readonly kv = new Map<string, Uint8Array>();
   private closed = false;
 
@@ -22,11 +36,11 @@ export class MemoryStore implements Store {
       checkBytes(record, 'record');
       let log = this.streams.get(stream);
       if (log === undefined) {
-        log = [];
+        log = { records: [], base: 0, head: 0 };
         this.streams.set(stream, log);
       }
-      log.push(new Uint8Array(record));
-      return log.length;
+      log.records.push(new Uint8Array(record));
+      return log.base + log.records.length;
     });
   }
 
@@ -35,14 +49,36 @@ export class MemoryStore implements Store {
       this.ensureOpen('read');
       checkName(stream, 'stream');
       const range = checkReadRange(afterSeq, limit);
-      const log = this.streams.get(stream) ?? [];
-      const end = range.limit === undefined ? log.length : Math.min(log.length, range.afterSeq + range.limit);
+      const log = this.streams.get(stream);
+      if (log === undefined) return [];
+      const { records, base } = log;
+      const start = Math.max(log.head, range.afterSeq - base);
+      const end = range.limit === undefined ? records.length : Math.min(records.length, start + range.limit);
       const out: StoredRecord[] = [];
-      for (let i = range.afterSeq; i < end; i++) {
-        const record = log[i];
-        if (record !== undefined) out.push({ seq: i + 1, record: new Uint8Array(record) });
+      for (let i = start; i < end; i++) {
+        const record = records[i];
+        if (record !== undefined) out.push({ seq: base + i + 1, record: new Uint8Array(record) });
       }
       return out;
+    });
+  }
+
+  truncate(stream: string, throughSeq: number): Promise<void> {
+    return settle(() => {
+      this.ensureOpen('truncate');
+      checkName(stream, 'stream');
+      checkSeq(throughSeq, 'throughSeq');
+      const log = this.streams.get(stream);
+      if (log === undefined) return;
+      const cut = Math.min(log.records.length, throughSeq - log.base);
+      if (cut <= log.head) return;
+      log.records.fill(undefined, log.head, cut);
+      log.head = cut;
+      if (2 * log.head >= log.records.length) {
+        log.records = log.records.slice(log.head);
+        log.base += log.head;
+        log.head = 0;
+      }
     });
   }
 

@@ -15,6 +15,12 @@
  * Order: every operation takes effect in call order. Reads first flush queued
  * writes (synchronously), so `put(k, v); get(k)` sees v even un-awaited, and a
  * snapshot `put` can never become durable before an `append` issued earlier.
+ * A `truncate` is a write like the others: queued, in the same transaction.
+ *
+ * Numbering: the next seq of a stream is 1 + the larger of MAX(seq) in
+ * `events` and its row in `stream_high_water`. A truncate records the
+ * stream's last seq there before deleting, so numbering continues after the
+ * records are gone, across reopens too; appends pay nothing for it.
  *
  * Portability to PostgreSQL: types are TEXT, BIGINT and BLOB (PG: BYTEA);
  * upsert is `INSERT … ON CONFLICT … DO UPDATE`; prefix scans are key ranges
@@ -26,7 +32,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Store, StoredRecord } from '../../actors/ports.ts';
 import { MisuseError } from '../../protocol/errors.ts';
-import { StoreClosedError, checkBytes, checkName, checkReadRange, settle } from './common.ts';
+import { StoreClosedError, checkBytes, checkName, checkReadRange, checkSeq, settle } from './common.ts';
 
 /** One schema step. Steps only ever get appended; user_version = steps applied. */
 export interface Migration {
@@ -52,6 +58,17 @@ export const MIGRATIONS: readonly Migration[] = [
        )`,
     ],
   },
+  {
+    description: 'high-water seq per truncated stream, so numbering survives truncation and reopen',
+    statements: [
+      // A row only for streams that were truncated; its seq is the stream's last
+      // seq at the time, which the events table may no longer hold.
+      `CREATE TABLE stream_high_water (
+         stream TEXT NOT NULL PRIMARY KEY,
+         seq BIGINT NOT NULL
+       )`,
+    ],
+  },
 ];
 
 export interface SqliteStoreOptions {
@@ -70,12 +87,13 @@ export class StoreSchemaError extends Error {
 export interface SqliteStoreStats {
   /** Write transactions committed (one per group-commit batch). */
   readonly commits: number;
-  /** Writes (append/put/delete) acknowledged. */
+  /** Writes (append/truncate/put/delete) acknowledged. */
   readonly writes: number;
 }
 
 type Write =
   | { readonly kind: 'append'; readonly stream: string; readonly record: Uint8Array; readonly done: Settle<number> }
+  | { readonly kind: 'truncate'; readonly stream: string; readonly throughSeq: number; readonly done: Settle<void> }
   | { readonly kind: 'put'; readonly key: string; readonly value: Uint8Array; readonly done: Settle<void> }
   | { readonly kind: 'delete'; readonly key: string; readonly done: Settle<void> };
 
@@ -93,15 +111,26 @@ export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private queue: Write[] = [];
   private flushTimer: NodeJS.Immediate | undefined;
-  /** Last committed seq per stream; valid because we hold the write lock to commit. */
+  /**
+   * Last committed seq per stream.
+   * Valid while no other connection commits: every write transaction checks
+   * `PRAGMA data_version` under the write lock and clears it when another
+   * connection wrote in between (checkDataVersion).
+   */
   private readonly lastSeq = new Map<string, number>();
+  /** `PRAGMA data_version` seen by our last write transaction; undefined before the first. */
+  private dataVersion: number | undefined;
   private closed = false;
   private commits = 0;
   private writes = 0;
 
   private readonly stmt: {
+    dataVersion: Database.Statement<[], unknown>;
     maxSeq: Database.Statement<[string], { seq: number | null }>;
+    highWater: Database.Statement<[string], { seq: number }>;
+    setHighWater: Database.Statement<[string, number]>;
     insertEvent: Database.Statement<[string, number, Uint8Array]>;
+    deleteEvents: Database.Statement<[string, number]>;
     readAll: Database.Statement<[string, number], { seq: number; record: Buffer }>;
     readLimit: Database.Statement<[string, number, number], { seq: number; record: Buffer }>;
     put: Database.Statement<[string, Uint8Array]>;
@@ -130,8 +159,14 @@ export class SqliteStore implements Store {
 
     const db = this.db;
     this.stmt = {
+      dataVersion: db.prepare<[], unknown>('PRAGMA data_version').pluck(),
       maxSeq: db.prepare('SELECT MAX(seq) AS seq FROM events WHERE stream = ?'),
+      highWater: db.prepare('SELECT seq FROM stream_high_water WHERE stream = ?'),
+      setHighWater: db.prepare(
+        'INSERT INTO stream_high_water (stream, seq) VALUES (?, ?) ON CONFLICT (stream) DO UPDATE SET seq = excluded.seq',
+      ),
       insertEvent: db.prepare('INSERT INTO events (stream, seq, record) VALUES (?, ?, ?)'),
+      deleteEvents: db.prepare('DELETE FROM events WHERE stream = ? AND seq <= ?'),
       readAll: db.prepare('SELECT seq, record FROM events WHERE stream = ? AND seq > ? ORDER BY seq'),
       readLimit: db.prepare('SELECT seq, record FROM events WHERE stream = ? AND seq > ? ORDER BY seq LIMIT ?'),
       put: db.prepare('INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
@@ -142,13 +177,22 @@ export class SqliteStore implements Store {
       keysRange: db.prepare('SELECT key FROM kv WHERE key >= ? AND key < ? ORDER BY key'),
     };
     this.writeBatch = db.transaction((batch: readonly Write[], assigned: Map<string, number>): number[] => {
+      this.checkDataVersion();
       const seqs: number[] = [];
+      const last = (stream: string): number => assigned.get(stream) ?? this.lastSeq.get(stream) ?? this.storedLastSeq(stream);
       for (const w of batch) {
         if (w.kind === 'append') {
-          const last = assigned.get(w.stream) ?? this.lastSeq.get(w.stream) ?? this.stmt.maxSeq.get(w.stream)?.seq ?? 0;
-          this.stmt.insertEvent.run(w.stream, last + 1, w.record);
-          assigned.set(w.stream, last + 1);
-          seqs.push(last + 1);
+          const seq = last(w.stream) + 1;
+          this.stmt.insertEvent.run(w.stream, seq, w.record);
+          assigned.set(w.stream, seq);
+          seqs.push(seq);
+        } else if (w.kind === 'truncate') {
+          const top = last(w.stream);
+          if (top === 0) continue; // never written: nothing to forget, nothing to remember
+          // Remember the last seq first: the delete may remove the record holding it.
+          if (w.throughSeq >= top) this.stmt.setHighWater.run(w.stream, top);
+          this.stmt.deleteEvents.run(w.stream, w.throughSeq);
+          assigned.set(w.stream, top);
         } else if (w.kind === 'put') {
           this.stmt.put.run(w.key, w.value);
         } else {
@@ -165,6 +209,14 @@ export class SqliteStore implements Store {
       checkBytes(record, 'record');
       // Copy now: the caller may reuse its buffer before the batch is flushed.
       return { kind: 'append', stream, record: new Uint8Array(record), done };
+    });
+  }
+
+  truncate(stream: string, throughSeq: number): Promise<void> {
+    return this.enqueue<void>('truncate', (done) => {
+      checkName(stream, 'stream');
+      checkSeq(throughSeq, 'throughSeq');
+      return { kind: 'truncate', stream, throughSeq, done };
     });
   }
 
@@ -281,13 +333,32 @@ export class SqliteStore implements Store {
 
   private commit(batch: readonly Write[]): number[] {
     const assigned = new Map<string, number>();
-    // IMMEDIATE takes the write lock before reading MAX(seq), so no other
-    // connection can append between our read and our insert.
+    // IMMEDIATE takes the write lock before reading the last seqs, so no other
+    // connection can append or truncate between our read and our write.
     const seqs = this.writeBatch.immediate(batch, assigned);
     for (const [stream, seq] of assigned) this.lastSeq.set(stream, seq);
     this.commits++;
     this.writes += batch.length;
     return seqs;
+  }
+
+  /**
+   * Called first inside every write transaction (under the write lock): if
+   * another connection committed since our previous write transaction, our
+   * cached seqs may be stale. A stale append would clash on the primary key
+   * (flush retries), but after the other connection's truncate the stale seq
+   * would be silently reused; so forget the cache. data_version does not
+   * change for this connection's own commits. SQLite-only.
+   */
+  private checkDataVersion(): void {
+    const version = Number(this.stmt.dataVersion.get());
+    if (version !== this.dataVersion) this.lastSeq.clear();
+    this.dataVersion = version;
+  }
+
+  /** Last seq ever assigned in `stream` according to the database (0 for none). */
+  private storedLastSeq(stream: string): number {
+    return Math.max(this.stmt.maxSeq.get(stream)?.seq ?? 0, this.stmt.highWater.get(stream)?.seq ?? 0);
   }
 }
 

@@ -14,7 +14,22 @@ import { runQuarantineCity } from '../../services/city/quarantine/run.ts';
 import { seedBytes } from '../../services/city/demo-scenario.ts';
 import { nodeSuite } from '../../services/crypto/node.ts';
 import { silentLogger } from '../../services/log.ts';
-import { openSqliteStore } from '../../services/store/sqlite.ts';
+import { SqliteStore, openSqliteStore } from '../../services/store/sqlite.ts';
+
+/**
+ * Keeps a copy of every record appended: journals are compacted once a
+ * snapshot covers them, so by the end of the run most journal records are
+ * gone from the store, but they were on disk and must pass the check too.
+ */
+class RecordingStore extends SqliteStore {
+  readonly appended = new Map<string, Uint8Array[]>();
+  override append(stream: string, record: Uint8Array): Promise<number> {
+    const list = this.appended.get(stream) ?? [];
+    list.push(new Uint8Array(record));
+    this.appended.set(stream, list);
+    return super.append(stream, record);
+  }
+}
 
 const dirs: string[] = [];
 afterAll(async () => {
@@ -34,7 +49,7 @@ describe('privacy split on the stored data (SQLite journal + snapshots)', () => 
     const dir = await mkdtemp(join(tmpdir(), 'tc-privacy-'));
     dirs.push(dir);
     const path = join(dir, 'backends.db');
-    const store = await openSqliteStore(path);
+    const store = new RecordingStore(path);
     const city = quarantineCitySchema.parse({ households: 4, days: 0.25, violatorFraction: 1, violationsPerDay: 4, seed: 9 });
     const summary = await runQuarantineCity({ city, protocol: quarantineProtocolSchema.parse({}), bus: { kind: 'memory' }, store, crypto: nodeSuite, logger: silentLogger });
     expect(summary.score.alerts).toBeGreaterThan(0); // alerts crossed from the app backend to the police
@@ -42,7 +57,8 @@ describe('privacy split on the stored data (SQLite journal + snapshots)', () => 
 
     const reopened = await openSqliteStore(path);
     const recordsOf = async (address: string): Promise<Uint8Array[]> => {
-      const journal = (await reopened.read(`journal/${address}`)).map((r) => r.record);
+      const stream = `journal/${address}`;
+      const journal = [...(store.appended.get(stream) ?? []), ...(await reopened.read(stream)).map((r) => r.record)];
       const snapshot = await reopened.get(`actor-snapshot/${address}`);
       return snapshot === undefined ? journal : [...journal, snapshot];
     };

@@ -5,7 +5,7 @@
  */
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Store } from '../../actors/ports.ts';
+import type { Store, StoredRecord } from '../../actors/ports.ts';
 import { MisuseError } from '../../protocol/errors.ts';
 import { StoreClosedError } from '../../services/store/common.ts';
 
@@ -97,6 +97,122 @@ export function storeContract(name: string, open: () => Promise<StoreFixture>, o
       });
     });
 
+    describe('truncate', () => {
+      const text = (r: StoredRecord): string => new TextDecoder().decode(r.record);
+
+      it('forgets exactly the records with seq ≤ throughSeq, in that stream only', async () => {
+        for (let i = 1; i <= 10; i++) await store.append('t', bytes(`t${i}`));
+        for (let i = 1; i <= 5; i++) await store.append('u', bytes(`u${i}`));
+        await store.truncate('t', 4);
+        const left = await store.read('t');
+        expect(left.map((r) => r.seq)).toEqual([5, 6, 7, 8, 9, 10]);
+        expect(left.map(text)).toEqual(['t5', 't6', 't7', 't8', 't9', 't10']);
+        expect((await store.read('u')).map((r) => r.seq)).toEqual([1, 2, 3, 4, 5]);
+        // Already forgotten, nothing, or a stream never written: no-ops.
+        await store.truncate('t', 2);
+        await store.truncate('t', 4);
+        await store.truncate('t', 0);
+        await store.truncate('never-written', 7);
+        expect((await store.read('t')).map((r) => r.seq)).toEqual([5, 6, 7, 8, 9, 10]);
+        expect(await store.read('never-written')).toEqual([]);
+        expect(await store.append('never-written', bytes('x'))).toBe(1); // truncating it reserved no seqs
+        await store.truncate('t', 9);
+        expect((await store.read('t')).map(text)).toEqual(['t10']);
+      });
+
+      it('read after a truncate returns only the remaining records, whatever afterSeq', async () => {
+        for (let i = 1; i <= 10; i++) await store.append('r', bytes(`r${i}`));
+        await store.truncate('r', 4);
+        expect((await store.read('r', 0)).map((r) => r.seq)).toEqual([5, 6, 7, 8, 9, 10]);
+        expect((await store.read('r', 2)).map((r) => r.seq)).toEqual([5, 6, 7, 8, 9, 10]);
+        expect((await store.read('r', 4)).map((r) => r.seq)).toEqual([5, 6, 7, 8, 9, 10]);
+        expect((await store.read('r', 7)).map((r) => r.seq)).toEqual([8, 9, 10]);
+        // limit counts returned records, not forgotten ones.
+        expect((await store.read('r', 0, 2)).map((r) => r.seq)).toEqual([5, 6]);
+        expect((await store.read('r', 3, 2)).map((r) => r.seq)).toEqual([5, 6]);
+        expect((await store.read('r', 0, 2)).map(text)).toEqual(['r5', 'r6']);
+        expect(await store.read('r', 10)).toEqual([]);
+      });
+
+      it('numbering continues after every record was forgotten (throughSeq at or past the last seq)', async () => {
+        for (let i = 1; i <= 3; i++) await store.append('all', bytes(`a${i}`));
+        await store.truncate('all', 3);
+        expect(await store.read('all')).toEqual([]);
+        expect(await store.append('all', bytes('a4'))).toBe(4);
+        await store.truncate('all', 1_000_000);
+        expect(await store.read('all')).toEqual([]);
+        expect(await store.read('all', 2)).toEqual([]);
+        // Past the end forgets what exists, not records appended later.
+        expect(await store.append('all', bytes('a5'))).toBe(5);
+        expect((await store.read('all')).map((r) => [r.seq, text(r)])).toEqual([[5, 'a5']]);
+        await store.truncate('all', Number.MAX_SAFE_INTEGER);
+        expect(await store.append('all', bytes('a6'))).toBe(6);
+      });
+
+      it('takes effect in call order with un-awaited appends issued before and after it', async () => {
+        const before = Array.from({ length: 5 }, (_, i) => store.append('o', bytes(`o${i + 1}`)));
+        const cut = store.truncate('o', 3);
+        const after = Array.from({ length: 3 }, (_, i) => store.append('o', bytes(`o${i + 6}`)));
+        const seen = store.read('o');
+        const whole = store.truncate('o', 8);
+        const next = store.append('o', bytes('o9'));
+        const last = store.read('o');
+        expect(await Promise.all(before)).toEqual([1, 2, 3, 4, 5]);
+        await cut;
+        expect(await Promise.all(after)).toEqual([6, 7, 8]);
+        expect((await seen).map(text)).toEqual(['o4', 'o5', 'o6', 'o7', 'o8']);
+        await whole;
+        expect(await next).toBe(9);
+        expect((await last).map((r) => [r.seq, text(r)])).toEqual([[9, 'o9']]);
+      });
+
+      it('a snapshot put issued after the truncate cannot land without it (call order across streams and keys)', async () => {
+        await Promise.all([store.append('j', bytes('e1')), store.append('j', bytes('e2'))]);
+        const writes = [store.truncate('j', 1), store.put('snap', bytes('through 1')), store.append('j', bytes('e3'))];
+        const log = store.read('j');
+        const snap = store.get('snap');
+        await Promise.all(writes);
+        expect((await log).map((r) => r.seq)).toEqual([2, 3]);
+        expect(await snap).toEqual(bytes('through 1'));
+      });
+
+      it('matches a model under random appends, truncations and reads, issued un-awaited', async () => {
+        let run = 0;
+        const op = fc.oneof(
+          fc.record({ kind: fc.constant('append' as const), size: fc.nat(40) }),
+          fc.record({ kind: fc.constant('truncate' as const), back: fc.integer({ min: -3, max: 12 }) }),
+          fc.record({ kind: fc.constant('read' as const), after: fc.nat(30), limit: fc.option(fc.nat(8), { nil: undefined }) }),
+        );
+        await fc.assert(
+          fc.asyncProperty(fc.array(op, { maxLength: 60 }), async (ops) => {
+            const stream = `model-${run++}`;
+            let last = 0;
+            const model = new Map<number, string>(); // seq → payload of the records not forgotten
+            // All issued at once (one group commit per read on SQLite): call order must decide.
+            const checks: Promise<void>[] = [];
+            for (const o of ops) {
+              if (o.kind === 'append') {
+                const payload = 'x'.repeat(o.size) + String(last + 1);
+                const seq = ++last;
+                model.set(seq, payload);
+                checks.push(store.append(stream, bytes(payload)).then((got) => void expect(got).toBe(seq)));
+              } else if (o.kind === 'truncate') {
+                const through = Math.max(0, last - o.back);
+                for (const seq of [...model.keys()]) if (seq <= through) model.delete(seq);
+                checks.push(store.truncate(stream, through));
+              } else {
+                const expected = [...model.entries()].filter(([seq]) => seq > o.after).slice(0, o.limit);
+                checks.push(store.read(stream, o.after, o.limit).then((got) => void expect(got.map((r) => [r.seq, text(r)])).toEqual(expected)));
+              }
+            }
+            await Promise.all(checks);
+            expect((await store.read(stream)).map((r) => [r.seq, text(r)])).toEqual([...model.entries()]);
+          }),
+          { numRuns: 60 },
+        );
+      });
+    });
+
     describe('key/value', () => {
       it('puts, gets, overwrites and deletes', async () => {
         expect(await store.get('k')).toBeUndefined();
@@ -157,11 +273,25 @@ export function storeContract(name: string, open: () => Promise<StoreFixture>, o
         ['negative limit', (s) => s.read('s', 0, -1), 'limit'],
         ['read empty stream', (s) => s.read(''), 'stream'],
         ['long prefix', (s) => s.keys(long), 'prefix'],
+        ['empty stream (truncate)', (s) => s.truncate('', 1), 'stream'],
+        ['non-string stream (truncate)', (s) => s.truncate(null as unknown as string, 1), 'stream'],
+        ['negative throughSeq', (s) => s.truncate('s', -1), 'throughSeq'],
+        ['fractional throughSeq', (s) => s.truncate('s', 2.5), 'throughSeq'],
+        ['NaN throughSeq', (s) => s.truncate('s', Number.NaN), 'throughSeq'],
+        ['unsafe throughSeq', (s) => s.truncate('s', 2 ** 53), 'throughSeq'],
+        ['missing throughSeq', (s) => s.truncate('s', undefined as unknown as number), 'throughSeq'],
+        ['string throughSeq', (s) => s.truncate('s', '3' as unknown as number), 'throughSeq'],
       ];
       it.each(cases)('%s rejects with MisuseError naming the field', async (_label, call, field) => {
         const p = call(store);
         await expect(p).rejects.toBeInstanceOf(MisuseError);
         await expect(p).rejects.toMatchObject({ field });
+      });
+
+      it('a misused truncate forgets nothing', async () => {
+        await store.append('kept', bytes('x'));
+        await expect(store.truncate('kept', -1)).rejects.toBeInstanceOf(MisuseError);
+        expect((await store.read('kept')).map((r) => r.seq)).toEqual([1]);
       });
 
       it('accepts names of exactly 256 characters', async () => {
@@ -179,6 +309,7 @@ export function storeContract(name: string, open: () => Promise<StoreFixture>, o
         const ops: (() => Promise<unknown>)[] = [
           () => store.append('s', bytes('x')),
           () => store.read('s'),
+          () => store.truncate('s', 1),
           () => store.put('k', bytes('x')),
           () => store.get('k'),
           () => store.delete('k'),
@@ -191,6 +322,14 @@ export function storeContract(name: string, open: () => Promise<StoreFixture>, o
         const pending = Array.from({ length: 20 }, (_, i) => store.append('late', bytes(`${i}`)));
         await store.close();
         expect(await Promise.all(pending)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+      });
+
+      it('acknowledges a truncate issued just before close', async () => {
+        const appends = Array.from({ length: 5 }, (_, i) => store.append('late', bytes(`${i}`)));
+        const cut = store.truncate('late', 3);
+        await store.close();
+        expect(await Promise.all(appends)).toEqual([1, 2, 3, 4, 5]);
+        await expect(cut).resolves.toBeUndefined();
       });
     });
 
@@ -221,6 +360,35 @@ export function storeContract(name: string, open: () => Promise<StoreFixture>, o
         // Numbering continues where it stopped.
         expect(await again.append('s1', bytes('next'))).toBe(101);
         await again.close();
+      });
+
+      it('keeps truncations and the continued numbering across reopen', async () => {
+        if (fx.reopen === undefined) throw new Error(`${name} is declared durable but its fixture has no reopen()`);
+        for (let i = 1; i <= 10; i++) await store.append('part', bytes(`p${i}`));
+        for (let i = 1; i <= 5; i++) await store.append('whole', bytes(`w${i}`));
+        for (let i = 1; i <= 4; i++) await store.append('late', bytes(`l${i}`));
+        await store.truncate('part', 4);
+        await store.truncate('whole', 99);
+        const late = store.truncate('late', 4); // not awaited before close
+        await store.close();
+        await late;
+
+        const again = await fx.reopen();
+        expect((await again.read('part')).map((r) => r.seq)).toEqual([5, 6, 7, 8, 9, 10]);
+        expect((await again.read('part', 0, 1))[0]?.record).toEqual(bytes('p5'));
+        expect(await again.read('whole')).toEqual([]);
+        expect(await again.read('late')).toEqual([]);
+        expect(await again.append('part', bytes('p11'))).toBe(11);
+        expect(await again.append('whole', bytes('w6'))).toBe(6);
+        expect(await again.append('late', bytes('l5'))).toBe(5);
+
+        // Truncating everything again after the reopen still remembers the numbering.
+        await again.truncate('whole', 6);
+        await again.close();
+        const third = await fx.reopen();
+        expect(await third.append('whole', bytes('w7'))).toBe(7);
+        expect((await third.read('whole')).map((r) => r.seq)).toEqual([7]);
+        await third.close();
       });
     });
   });

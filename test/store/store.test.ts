@@ -1,7 +1,10 @@
 import { spawn } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -124,6 +127,84 @@ describe('SqliteStore specifics', () => {
     await expect(openSqliteStore(path)).rejects.toBeInstanceOf(StoreSchemaError);
   });
 
+  it('opens a database created with only the first schema step, adds the high-water step, and numbering survives truncation', async () => {
+    // What the previous build left: schema step 1 only, with data in it.
+    const path = freshPath();
+    mkdirSync(dirname(path), { recursive: true });
+    const v1 = new Database(path);
+    v1.pragma('journal_mode = WAL');
+    for (const sql of MIGRATIONS[0]!.statements) v1.exec(sql);
+    v1.pragma('user_version = 1');
+    const insert = v1.prepare('INSERT INTO events (stream, seq, record) VALUES (?, ?, ?)');
+    for (let i = 1; i <= 5; i++) insert.run('old', i, Buffer.from([i]));
+    v1.close();
+
+    const v2 = await openSqliteStore(path);
+    expect(v2.pragma('user_version')).toBe(MIGRATIONS.length);
+    expect((await v2.read('old')).map((r) => r.record[0])).toEqual([1, 2, 3, 4, 5]);
+    await v2.truncate('old', 5);
+    await v2.close();
+
+    const v3 = await openSqliteStore(path);
+    expect(await v3.read('old')).toEqual([]);
+    expect(await v3.append('old', new Uint8Array([6]))).toBe(6);
+    expect((await v3.read('old')).map((r) => r.record[0])).toEqual([6]);
+    await v3.close();
+    const raw = new Database(path, { readonly: true });
+    expect(raw.prepare('SELECT stream, seq FROM stream_high_water').all()).toEqual([{ stream: 'old', seq: 5 }]);
+    raw.close();
+  });
+
+  it('deletes truncated rows from the events table (the file stops growing)', async () => {
+    const path = freshPath();
+    const store = await openSqliteStore(path);
+    await Promise.all(Array.from({ length: 100 }, (_, i) => store.append('j', new Uint8Array(100).fill(i))));
+    await store.append('other', new Uint8Array([1]));
+    await store.truncate('j', 90);
+    const raw = new Database(path, { readonly: true });
+    const count = (stream: string): unknown => raw.prepare('SELECT COUNT(*) AS n FROM events WHERE stream = ?').get(stream);
+    expect(count('j')).toEqual({ n: 10 });
+    expect(count('other')).toEqual({ n: 1 });
+    // A partial truncate leaves the last record in place: no high-water row needed yet.
+    expect(raw.prepare('SELECT COUNT(*) AS n FROM stream_high_water').get()).toEqual({ n: 0 });
+    raw.close();
+    await store.close();
+  });
+
+  it('puts a truncate in the same group commit as the appends and put around it', async () => {
+    const store = await openSqliteStore(freshPath());
+    await store.append('g', new Uint8Array([0]));
+    const before = store.stats();
+    const writes = [
+      ...Array.from({ length: 10 }, (_, i) => store.append('g', new Uint8Array([i]))),
+      store.put('snapshot', new Uint8Array([1])),
+      store.truncate('g', 11),
+      store.append('g', new Uint8Array([99])),
+    ];
+    const results = await Promise.all(writes);
+    expect(results.at(-1)).toBe(12);
+    expect(store.stats().commits - before.commits).toBe(1);
+    expect(store.stats().writes - before.writes).toBe(13);
+    expect((await store.read('g')).map((r) => r.seq)).toEqual([12]);
+    await store.close();
+  });
+
+  it('continues numbering when another connection appended and truncated everything (stale seq cache)', async () => {
+    const path = freshPath();
+    const a = await openSqliteStore(path);
+    const b = await openSqliteStore(path);
+    expect(await a.append('shared', new Uint8Array([1]))).toBe(1);
+    expect(await b.append('shared', new Uint8Array([2]))).toBe(2);
+    await b.truncate('shared', 2);
+    // a's cache says 1, and seq 2 no longer exists to clash with: a must not reuse it.
+    expect(await a.append('shared', new Uint8Array([3]))).toBe(3);
+    expect(await b.append('shared', new Uint8Array([4]))).toBe(4);
+    await a.truncate('shared', 3);
+    expect((await b.read('shared')).map((r) => [r.seq, r.record[0]])).toEqual([[4, 4]]);
+    await a.close();
+    await b.close();
+  });
+
   it('computes exact upper bounds for prefix scans', () => {
     expect(prefixUpperBound('ab')).toBe('ac');
     expect(prefixUpperBound('a\uD7FF')).toBe('a\uE000');
@@ -134,6 +215,47 @@ describe('SqliteStore specifics', () => {
   it('rejects misuse at open', async () => {
     await expect(openSqliteStore('')).rejects.toBeInstanceOf(MisuseError);
     await expect(openSqliteStore(':memory:', { busyTimeoutMs: -1 })).rejects.toMatchObject({ field: 'options.busyTimeoutMs' });
+  });
+});
+
+describe('MemoryStore specifics', () => {
+  it('releases the bytes of truncated records', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const collect = async (): Promise<number> => {
+      for (let i = 0; i < 3; i++) {
+        gc();
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      return process.memoryUsage().arrayBuffers;
+    };
+    const MiB = 1 << 20;
+    const store = new MemoryStore();
+    const record = new Uint8Array(MiB);
+    const base = await collect();
+    for (let i = 0; i < 64; i++) await store.append('big', record);
+    expect(await collect()).toBeGreaterThan(base + 60 * MiB);
+    await store.truncate('big', 60); // 4 MiB left
+    expect(await collect()).toBeLessThan(base + 16 * MiB);
+    expect((await store.read('big')).map((r) => r.seq)).toEqual([61, 62, 63, 64]);
+    expect(await store.append('big', new Uint8Array(1))).toBe(65);
+    await store.close();
+  });
+
+  it('keeps numbering and reads right across many small truncations (journal-like use)', async () => {
+    const store = new MemoryStore();
+    for (let seq = 1; seq <= 10_000; seq++) {
+      expect(await store.append('j', new Uint8Array([seq & 0xff]))).toBe(seq);
+      if (seq % 7 === 0) await store.truncate('j', seq - 3);
+    }
+    // The last truncate was at seq 9996, through 9993.
+    const expected = Array.from({ length: 7 }, (_, i) => 9994 + i);
+    const left = await store.read('j');
+    expect(left.map((r) => r.seq)).toEqual(expected);
+    expect(left.map((r) => r.record[0])).toEqual(expected.map((s) => s & 0xff));
+    expect((await store.read('j', 9997, 2)).map((r) => r.seq)).toEqual([9998, 9999]);
+    expect((await store.read('j', 100, 2)).map((r) => r.seq)).toEqual([9994, 9995]);
+    await store.close();
   });
 });
 
