@@ -11,7 +11,8 @@
  *
  * Lazy advertising (SimAir default; hardware/sim/advertising.ts): an
  * advertising set gets scheduler events only while a scanning receiver other
- * than itself is within `rangeM + 2·gridSlackM` of it (both may move up to
+ * than itself could hear it: within its range through the walls between
+ * them (PropagationModel.couldHear) plus 2·gridSlackM (both may move up to
  * the slack before the medium looks again). It looks again when a radio
  * starts or stops scanning or advertising, on positionsChanged(), and every
  * gridMaxAgeMs while someone scans and advertises (if anyone moved). Draws
@@ -22,7 +23,7 @@
  */
 import type { Rng, Scheduler, TimerHandle } from '../../actors/ports.ts';
 import { MisuseError } from '../../protocol/errors.ts';
-import { PropagationModel, distanceM, type LossCause, type Position, type PropagationConfig } from './propagation.ts';
+import { PropagationModel, type LossCause, type Position, type PropagationConfig } from './propagation.ts';
 import { SimRadio, type RadioHost, type SimRadioOptions } from './radio.ts';
 import { AdvertisingDriver, type Advertiser } from './advertising.ts';
 import { KeyedRng, mix } from './schedule.ts';
@@ -123,7 +124,7 @@ export class AirCore {
     return this.model.rangeM + 2 * (this.options.gridSlackM ?? 50);
   }
 
-  /** Whether a scanning radio other than `exceptId` is within hearingRadiusM of `p`. */
+  /** Whether a scanning radio other than `exceptId` could hear a sender at `p` (walls and movement slack included). */
   scannerNear(p: Position, exceptId: string): boolean {
     // Few scanners: a loop beats rebuilding the grid after every scan change.
     if (this.wide === undefined || this.scanners.size <= 64) return this.anyWithin(this.scanners.values(), p, exceptId);
@@ -138,13 +139,18 @@ export class AirCore {
   // which cost ~8 % of a city run inside deliver() alone.
   private anyWithin(radios: Iterable<SimRadio>, p: Position, exceptId: string): boolean {
     const { positions } = this.options;
-    const radius = this.hearingRadiusM;
+    const slack = this.slackM;
     for (const r of radios) {
       if (r.id === exceptId) continue;
       const q = positions(r.id);
-      if (q !== undefined && distanceM(p, q) <= radius) return true;
+      if (q !== undefined && this.model.couldHear(p, q, slack)) return true;
     }
     return false;
+  }
+
+  /** Movement allowed between looks at positions: both ends may move gridSlackM. */
+  get slackM(): number {
+    return 2 * (this.options.gridSlackM ?? 50);
   }
 
   private inRange(radios: Iterable<SimRadio>, tx: Transmission): Candidate[] {
@@ -153,7 +159,7 @@ export class AirCore {
     for (const radio of radios) {
       if (radio.id === tx.from || !radio.scanning) continue;
       const position = positions(radio.id);
-      if (position !== undefined && this.model.inRange(distanceM(tx.position, position))) out.push({ radio, position });
+      if (position !== undefined && this.model.couldHear(tx.position, position)) out.push({ radio, position });
     }
     return out;
   }
@@ -336,10 +342,10 @@ export abstract class AirBase implements RadioHost {
     this.armRefresh();
   }
 
-  /** Whether advertiser `a` is within hearing radius of `p` (a method, not a per-call closure: see AirCore.anyWithin). */
+  /** Whether a scanner at `p` could hear advertiser `a`, walls and movement slack included (a method, not a per-call closure: see AirCore.anyWithin). */
   private near(a: Advertiser, p: Position): boolean {
     const q = this.options.positions(a.radio.id);
-    return q !== undefined && distanceM(p, q) <= this.core.hearingRadiusM;
+    return q !== undefined && this.core.model.couldHear(q, p, this.core.slackM);
   }
 
   private audible(a: Advertiser): boolean {

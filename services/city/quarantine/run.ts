@@ -80,8 +80,9 @@ export async function runQuarantineCity(o: QuarantineRunOptions): Promise<Quaran
     positions.set(plan.phoneId, { ...home, x: home.x + 3 });
   });
   // Every move in the city is announced (replayPlan and the adversaries call air.positionsChanged()),
-  // so the air need not re-read positions every simulated second on its own.
-  const air = new SimAir({ scheduler, rng: new SeededRng(seed).fork('air'), propagation: CITY_PROPAGATION, positions: (id) => positions.get(id), gridMaxAgeMs: Number.POSITIVE_INFINITY });
+  // so the air need not re-read positions every simulated second on its own, nor allow for
+  // unannounced movement (slack 0: a beacon is armed only for scanners that could hear it).
+  const air = new SimAir({ scheduler, rng: new SeededRng(seed).fork('air'), propagation: CITY_PROPAGATION, positions: (id) => positions.get(id), gridMaxAgeMs: Number.POSITIVE_INFINITY, gridSlackM: 0 });
   const opened = await openBus(o.bus, 'quarantine-city', o.logger);
   const bus: Bus = opened.bus;
   const messages = quarantineMessages();
