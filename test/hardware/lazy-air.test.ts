@@ -20,6 +20,8 @@ const NOISY: Partial<PropagationConfig> = { pathLossExponent: 3, noiseSigmaDb: 4
 
 interface RadioPlan {
   readonly x: number;
+  /** Room of the radio (walls between different rooms: PropagationModel.couldHear). */
+  readonly room: string | undefined;
   readonly y: number;
   /** Advertising interval, or null: does not advertise. */
   readonly intervalMs: number | null;
@@ -37,6 +39,7 @@ const DURATION_MS = 3_000;
 const time = fc.integer({ min: 0, max: DURATION_MS });
 const planArb: fc.Arbitrary<RadioPlan> = fc.record({
   x: fc.integer({ min: -60, max: 60 }),
+  room: fc.constantFrom(undefined, 'a', 'b'),
   y: fc.integer({ min: -60, max: 60 }),
   intervalMs: fc.option(fc.integer({ min: 20, max: 200 }), { nil: null, freq: 4 }),
   toggles: fc.uniqueArray(time, { minLength: 1, maxLength: 6 }).map((ts) => [...ts].sort((a, b) => a - b)),
@@ -53,7 +56,7 @@ interface Outcome {
 
 async function runPlan(plans: readonly RadioPlan[], seed: number, eager: boolean, index: 'grid' | 'none', gridSlackM: number): Promise<Outcome> {
   const scheduler = new VirtualScheduler(START);
-  const positions = new Map<string, Position>(plans.map((p, i) => [`r${i}`, { x: p.x, y: p.y }]));
+  const positions = new Map<string, Position>(plans.map((p, i) => [`r${i}`, { x: p.x, y: p.y, ...(p.room !== undefined ? { room: p.room } : {}) }]));
   const air = new SimAir({ scheduler, rng: seededRng(seed), propagation: NOISY, positions: (id) => positions.get(id), eager, index, gridSlackM });
   const log: string[] = [];
   const radios: SimRadio[] = plans.map((_, i) => air.attach(`r${i}`));
@@ -77,7 +80,7 @@ async function runPlan(plans: readonly RadioPlan[], seed: number, eager: boolean
     }
     if (move !== null) {
       scheduler.at(START + move.at, () => {
-        positions.set(id, { x: plan.x + move.dx, y: plan.y + move.dy });
+        positions.set(id, { x: plan.x + move.dx, y: plan.y + move.dy, ...(plan.room !== undefined ? { room: plan.room } : {}) });
         air.positionsChanged();
       });
     }

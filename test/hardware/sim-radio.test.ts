@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import type { ReceivedFrame } from '../../actors/ports.ts';
 import { BusAir } from '../../hardware/sim/bus-medium.ts';
 import { SimAir } from '../../hardware/sim/medium.ts';
-import { maxRangeM, meanRssiDbm, propagationConfig, type Position, type PropagationConfig } from '../../hardware/sim/propagation.ts';
+import { PropagationModel, maxRangeM, meanRssiDbm, propagationConfig, type Position, type PropagationConfig } from '../../hardware/sim/propagation.ts';
 import { LEGACY_ADVERTISEMENT_PAYLOAD, type SimRadio } from '../../hardware/sim/radio.ts';
 import { MisuseError } from '../../protocol/errors.ts';
 import { VirtualScheduler } from '../../services/time/virtual.ts';
@@ -172,6 +172,23 @@ describe('propagation model', () => {
     expect(c.lost.loss / listened).toBeLessThan(0.33);
     expect(c.delivered).toBe(heard.get('r')!.length);
     expect(c.delivered + c.lost.loss + c.lost.dutyCycle).toBe(c.sent);
+  });
+
+  it('couldHear: the range through a wall is the wall attenuation shorter; slack extends it; nothing beyond is ever delivered', async () => {
+    const config = propagationConfig({ noiseSigmaDb: 6 });
+    const model = new PropagationModel(config);
+    const open = maxRangeM(config);
+    const walled = maxRangeM(config, 1);
+    expect(walled).toBeCloseTo(Math.pow(10, (-59 + 24 + 100 - 10) / 20), 6);
+    const at = (x: number, room?: string): Position => ({ x, y: 0, ...(room !== undefined ? { room } : {}) });
+    expect(model.couldHear(at(0, 'a'), at(walled + 1, 'a'))).toBe(true); // same room: the open range
+    expect(model.couldHear(at(0, 'a'), at(walled + 1, 'b'))).toBe(false);
+    expect(model.couldHear(at(0, 'a'), at(walled + 1, 'b'), 2)).toBe(true);
+    expect(model.couldHear(at(0), at(open + 1))).toBe(false);
+    // A receiver behind a wall just beyond the walled range hears nothing, noise or not.
+    const { heard, air } = await listen([['behind-wall', { x: walled + 0.5, y: 0, room: 'next-door' }]], config, { intervalMs: 20, durationMs: 20_000 });
+    expect(heard.get('behind-wall')).toEqual([]);
+    expect(air.counters.lost.outOfRange).toBe(air.counters.sent);
   });
 
   it('never delivers beyond the maximum range; loses weak frames to sensitivity', async () => {
