@@ -99,7 +99,9 @@ export type SmartBeaconEvent = HostEvent | TimerEvent<'period'> | BeaconPowerEve
 const periodOf = (input: SmartBeaconInput): number => input.periodMs ?? DEFAULT_BEACON_PERIOD_MS;
 
 /** Token for the period starting at `at` (beacon clock, whole seconds) and its fragments. */
-function mint(crypto: CryptoSuite, context: SmartBeaconContext, at: SimMillis): Partial<SmartBeaconContext> {
+type Minted = Pick<SmartBeaconContext, 'rng' | 'token' | 'fragments' | 'frameId' | 'tokensMinted'>;
+
+function mint(crypto: CryptoSuite, context: SmartBeaconContext, at: SimMillis): Minted {
   const { bytes: iv, state } = drbgDraw(context.rng, FERNET_IV_BYTES);
   const now = Math.max(0, Math.floor((at + context.clockOffsetMs) / 1000));
   const token = createPresenceToken(crypto, parseFernetKey(context.input.key), now, iv);
@@ -122,7 +124,7 @@ export function createSmartBeaconMachine(deps: SmartBeaconDeps) {
         const deadline = event.at + periodOf(context.input);
         const minted = mint(deps.crypto, context, event.at);
         enqueue.assign({ ...minted, timers: withTimer(withoutFiredTimer(context.timers, event.type), 'period', deadline) });
-        enqueue.emit({ type: 'radio.advertise', payloads: minted.fragments ?? [], intervalMs: context.input.advertisingIntervalMs });
+        enqueue.emit({ type: 'radio.advertise', payloads: minted.fragments, intervalMs: context.input.advertisingIntervalMs });
         enqueue.emit({ type: 'timer.set', name: 'period', deadline });
       }),
       emitAdvertise: emit(({ context }) => ({
