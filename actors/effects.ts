@@ -66,6 +66,18 @@ export interface StoreAppendEffect {
   readonly record: Uint8Array;
 }
 
+/**
+ * Write every blob durably (content-addressed files: a name is written once
+ * and never changes, so re-writing one that exists is a no-op), and only
+ * then send `announce` — e.g. a retained index that names the files, which
+ * must never reach a client before the files it names can be fetched.
+ */
+export interface BlobPublishEffect {
+  readonly type: 'blob.publish';
+  readonly blobs: readonly { readonly name: string; readonly bytes: Uint8Array }[];
+  readonly announce: BusSendEffect;
+}
+
 export interface LogEffect {
   readonly type: 'log';
   readonly level: 'debug' | 'info' | 'warn' | 'error';
@@ -82,6 +94,7 @@ export type Effect =
   | TimerSetEffect
   | TimerCancelEffect
   | StoreAppendEffect
+  | BlobPublishEffect
   | LogEffect;
 
 export type EffectType = Effect['type'];

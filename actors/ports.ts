@@ -176,6 +176,18 @@ export interface Store {
   close(): Promise<void>;
 }
 
+// ---------------------------------------------------------------- Blobs
+
+/**
+ * Immutable named blobs (e.g. the key server's content-addressed files, which
+ * a static web server or CDN can serve from the same directory). `put`
+ * resolves once the blob is durable; putting a name again is a no-op.
+ */
+export interface BlobStore {
+  put(name: string, bytes: Uint8Array): Promise<void>;
+  get(name: string): Promise<Uint8Array | undefined>;
+}
+
 // ---------------------------------------------------------------- Logging
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';

@@ -21,12 +21,13 @@ export interface BackendMachineSpec<TInput, TContext extends MachineContext, TEv
   readonly id: string;
   readonly initialContext: (input: TInput) => TContext;
   readonly reduce: (context: TContext, event: TEvent) => ReducerStep<TContext>;
-  /** Event types handled while running (`timer.*` for all timers). */
+  /** Event types handled while running (`timer.*` for all timers); `host.start` here is reduced on the way into running. */
   readonly handles: readonly string[];
 }
 
 export function createBackendMachine<TInput, TContext extends MachineContext, TEvent extends EventObject>(spec: BackendMachineSpec<TInput, TContext, TEvent>) {
-  const running = Object.fromEntries(spec.handles.map((type) => [type, { actions: 'apply' as const }]));
+  const running = Object.fromEntries(spec.handles.filter((type) => type !== 'host.start').map((type) => [type, { actions: 'apply' as const }]));
+  const start = spec.handles.includes('host.start') ? { target: 'running' as const, actions: 'apply' as const } : { target: 'running' as const };
   return setup({
     types: {
       input: {} as TInput,
@@ -46,7 +47,7 @@ export function createBackendMachine<TInput, TContext extends MachineContext, TE
     context: ({ input }) => spec.initialContext(input),
     initial: 'idle',
     states: {
-      idle: { on: { 'host.start': { target: 'running' } } },
+      idle: { on: { 'host.start': start } },
       running: { on: { ...running, 'host.stop': { target: 'stopped' } } },
       stopped: { type: 'final' },
     },

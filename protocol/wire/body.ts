@@ -73,6 +73,12 @@ export class BodyReader {
     return v;
   }
 
+  bool(name: string): boolean {
+    const v = this.take(name);
+    if (typeof v !== 'boolean') return this.fail(name, 'field-type', 'expected a boolean');
+    return v;
+  }
+
   oneOf<T extends string>(name: string, values: readonly T[]): T {
     const v = this.take(name);
     if (typeof v !== 'string' || !(values as readonly string[]).includes(v)) return this.fail(name, 'field-format', `expected one of ${values.join(', ')}`);

@@ -29,9 +29,11 @@ export type Role = (typeof ROLES)[number];
  * exist so an MQTT ACL, which sees topics and not message types, can say who
  * may write what: `tokens` (phones → app backend), `quarantine` (health
  * authority → app backend), `control` (police → app backend), `alerts`
- * (app backend → police).
+ * (app backend → police). The key server's (docs/decisions/0006): `uploads`
+ * (phones → key server), `admin` (providers and operators → key server),
+ * `files` (anyone → the key server's file responder).
  */
-export const CHANNELS = ['inbox', 'events', 'status', 'tokens', 'quarantine', 'control', 'alerts'] as const;
+export const CHANNELS = ['inbox', 'events', 'status', 'tokens', 'quarantine', 'control', 'alerts', 'uploads', 'admin', 'files'] as const;
 export type Channel = (typeof CHANNELS)[number];
 
 /** A topic segment: 1–64 of [A-Za-z0-9_.-]. */
