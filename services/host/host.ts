@@ -11,6 +11,14 @@
  *   machine context, so `restore` re-arms them from a persisted snapshot.
  * - Persistence: `persist` writes every actor's snapshot to the Store;
  *   `spawn` restores from it when present and sends `host.resume`.
+ * - Journaled actors (journal.ts, intake.ts): inputs are journaled (appends
+ *   pipelined: a burst shares one commit) and applied in journal order.
+ *   `spawn` replays the journal after the snapshot or, with `journal: {
+ *   snapshots: false }`, all of it *silently*: effects are dropped, since
+ *   re-emitting a whole history would resend every reply ever made; timers
+ *   are then re-armed and `host.resume` sent, as for a snapshot.
+ * - Admission (intake.ts): `admit` and `maxPending` refuse a decoded message
+ *   before it is journaled; refusals are counted as `admit.<reason>`.
  */
 import { createActor, type AnyActorRef, type AnyStateMachine } from 'xstate';
 import type { Effect, TimedContext } from '../../actors/effects.ts';
@@ -19,11 +27,13 @@ import { MisuseError } from '../../protocol/errors.ts';
 import { decodeEnvelope, encodeEnvelope, ENVELOPE_VERSION } from '../../protocol/wire/envelope.ts';
 import type { MessageRegistry } from '../../protocol/wire/messages.ts';
 import { actorAddress, inboxTopic, type Role } from '../../protocol/wire/topics.ts';
+import { admitted, checkAdmission, JournalIntake, type Admission } from './intake.ts';
 import { ActorJournal, type JournaledEvent, type JournalOptions } from './journal.ts';
 import { decodeSnapshot, encodeSnapshot, snapshotKey } from './snapshots.ts';
 import { WorkTracker } from './work.ts';
 
-export interface ActorSpec {
+/** `admit` and `maxPending` (Admission, intake.ts) refuse bus messages before they are journaled. */
+export interface ActorSpec extends Admission {
   readonly role: Role;
   readonly id: string;
   readonly machine: AnyStateMachine;
@@ -63,6 +73,8 @@ export interface HostStats {
   received: number;
   rejectedEnvelopes: number;
   rejectedBodies: number;
+  /** Refused by `admit` or `maxPending` (detail in `rejections['admit.<reason>']`). */
+  rejectedAdmissions: number;
   sent: number;
   actorErrors: number;
   effectErrors: number;
@@ -79,8 +91,10 @@ interface Running {
   sendCount: number;
   failed: boolean;
   readonly journal: ActorJournal | undefined;
-  /** Journaled inputs are applied strictly in order, each after its append. */
-  chain: Promise<void>;
+  /** A journaled actor's inputs: pipelined appends, applied in journal order. */
+  intake: JournalIntake | undefined;
+  /** Replaying a whole journal: emitted effects are dropped, not interpreted. */
+  silent: boolean;
 }
 
 export class Host {
@@ -88,6 +102,7 @@ export class Host {
     received: 0,
     rejectedEnvelopes: 0,
     rejectedBodies: 0,
+    rejectedAdmissions: 0,
     sent: 0,
     actorErrors: 0,
     effectErrors: 0,
@@ -117,7 +132,10 @@ export class Host {
     const address = actorAddress(spec.role, spec.id);
     const store = this.options.store;
     if (spec.journal !== undefined && store === undefined) throw new MisuseError('store', `${address} is journaled but the host has no store`);
-    const stored = await store?.get(snapshotKey(address));
+    checkAdmission(spec);
+    const journal = spec.journal === undefined || store === undefined ? undefined : new ActorJournal(store, address, spec.journal);
+    // Full-replay mode never reads a snapshot: the journal alone is the state.
+    const stored = journal?.snapshots === false ? undefined : await store?.get(snapshotKey(address));
     const restored = stored === undefined ? undefined : decodeSnapshot(stored);
     const snapshot = restored?.snapshot;
     const actor = createActor(spec.machine, {
@@ -125,7 +143,6 @@ export class Host {
       input: spec.input,
       ...(snapshot !== undefined ? { snapshot } : {}),
     });
-    const journal = spec.journal === undefined || store === undefined ? undefined : new ActorJournal(store, address, spec.journal);
     const running: Running = {
       spec,
       address,
@@ -136,14 +153,18 @@ export class Host {
       sendCount: 0,
       failed: false,
       journal,
-      chain: Promise.resolve(),
+      intake: undefined,
+      // Set before start(): a fully replayed actor's initial entry effects were carried out long ago too.
+      silent: journal?.snapshots === false && (await journal.hasEvents()),
     };
+    // Inputs arriving while a journaled actor is restored wait behind the intake's
+    // gate: journaled after every event replay reads (never applied twice), in order.
+    if (journal !== undefined && store !== undefined) {
+      const reports = { address, stats: this.stats, logger: this.options.logger, track: (op: Promise<void>) => this.work.add(op) };
+      const send = (event: JournaledEvent): void => this.send(running, event);
+      running.intake = new JournalIntake(journal, { ...reports, send, snapshot: () => this.persistOne(store, running) });
+    }
     this.actors.set(key, running);
-    // A journaled actor takes inputs only once it is restored: inputs arriving
-    // meanwhile queue behind the gate, so they are journaled after every event
-    // replay reads (never applied twice) and applied after them, in order.
-    let openGate: () => void = () => undefined;
-    if (journal !== undefined) running.chain = new Promise<void>((resolve) => (openGate = resolve));
     actor.on('*', (effect: Effect) => this.interpret(running, effect));
     actor.subscribe({
       error: (err: unknown) => {
@@ -156,33 +177,32 @@ export class Host {
       running.subscriptions.push(await this.options.bus.subscribe(topic, (_t, payload) => this.deliver(running, payload), { qos: 1 }));
     }
     actor.start();
-    const replayed = journal === undefined ? 0 : await this.replay(running, journal, restored?.journalSeq ?? 0);
+    // After a snapshot, effects are re-emitted (at-least-once); a full replay is silent.
+    const replay = running.intake?.replay(restored?.journalSeq ?? 0) ?? Promise.resolve(0);
+    const replayed = await replay.catch((err: unknown) => this.abandon(key, running, err));
+    running.silent = false;
     const at = this.options.scheduler.now();
     if (snapshot === undefined && replayed === 0) {
       // host.start changes state (e.g. idle → running), so a journaled actor
       // journals it: a restart before the first snapshot replays it first.
-      // It is queued first, ahead of any input waiting behind the gate.
-      if (journal === undefined) this.send(running, { type: 'host.start', at });
-      else this.input(running, { type: 'host.start', at });
-      openGate();
+      // It is journaled first, ahead of any input waiting behind the gate.
+      if (running.intake === undefined) this.send(running, { type: 'host.start', at });
+      else running.intake.open({ type: 'host.start', at });
       return;
     }
     this.rearmTimers(running);
     this.send(running, { type: 'host.resume', at });
-    openGate();
+    running.intake?.open();
     if (journal !== undefined) await this.work.idle();
   }
 
-  /** Re-apply journaled events after the snapshot; returns how many. Effects are re-emitted (at-least-once). */
-  private async replay(running: Running, journal: ActorJournal, afterSeq: number): Promise<number> {
-    journal.appliedSeq = afterSeq;
-    let count = 0;
-    for await (const { seq, event } of journal.replay(afterSeq)) {
-      this.send(running, event);
-      journal.applied(seq);
-      count++;
-    }
-    return count;
+  /** Undo a spawn whose restore failed (nothing of it stays registered, subscribed or waiting), then fail it. */
+  private async abandon(key: string, running: Running, err: unknown): Promise<never> {
+    this.actors.delete(key);
+    running.intake?.abort();
+    running.actor.stop();
+    for (const sub of running.subscriptions) await sub.unsubscribe();
+    throw err;
   }
 
   /** An actor's current (or final) snapshot, e.g. to read a collector's tallies. */
@@ -207,6 +227,7 @@ export class Host {
   }
 
   private async persistOne(store: Store, running: Running): Promise<void> {
+    if (running.journal?.snapshots === false) return; // full-replay mode: the journal is the state
     const journalSeq = running.journal?.appliedSeq ?? 0;
     await store.put(snapshotKey(running.address), encodeSnapshot(running.actor.getPersistedSnapshot(), journalSeq));
     // Only now that the snapshot is durable may the journal it covers go.
@@ -218,31 +239,10 @@ export class Host {
     }
   }
 
-  /**
-   * Deliver a state-changing input: straight to the machine, or — for a
-   * journaled actor — after it is durably journaled, in arrival order.
-   */
+  /** Deliver a state-changing input: to the machine, or (journaled) to the intake. */
   private input(running: Running, event: JournaledEvent): void {
-    const journal = running.journal;
-    const store = this.options.store;
-    if (journal === undefined || store === undefined) return this.send(running, event);
-    const step = running.chain.then(async () => {
-      const seq = await journal.append(event);
-      this.send(running, event);
-      if (!journal.applied(seq)) return;
-      try {
-        await this.persistOne(store, running);
-      } catch (err) {
-        // The input is applied and journaled; without the snapshot a restart just replays more.
-        this.stats.effectErrors++;
-        this.options.logger.error('snapshot write failed; the journal keeps the events', { actor: running.address, error: String(err) });
-      }
-    });
-    running.chain = step.catch((err: unknown) => {
-      this.stats.effectErrors++;
-      this.options.logger.error('journal append failed; input dropped', { actor: running.address, event: event.type, error: String(err) });
-    });
-    this.work.add(running.chain);
+    if (running.intake === undefined) this.send(running, event);
+    else running.intake.push(event);
   }
 
   /**
@@ -292,7 +292,9 @@ export class Host {
       this.options.logger.debug('rejected body', { actor: running.address, type: envelope.value.type, reason: body.reason });
       return;
     }
-    this.input(running, { type: `msg.${envelope.value.type}`, at: this.options.scheduler.now(), envelope: envelope.value, body: body.value });
+    const event = { type: `msg.${envelope.value.type}`, at: this.options.scheduler.now(), envelope: envelope.value, body: body.value };
+    const state = { pending: running.intake?.pending ?? 0, context: (running.actor.getSnapshot() as { context?: unknown }).context };
+    if (admitted(running.spec, event, state, { address: running.address, stats: this.stats, logger: this.options.logger })) this.input(running, event);
   }
 
   private countRejection(reason: string): void {
@@ -325,6 +327,7 @@ export class Host {
 
   /** Carry out one effect. Asynchronous work is tracked so idle() waits for it. */
   private interpret(running: Running, effect: Effect): void {
+    if (running.silent) return;
     try {
       switch (effect.type) {
         case 'timer.set':

@@ -98,6 +98,28 @@ describe('Host: interprets effects, decodes inbox messages, persists and restore
     expect((host.snapshotOf('collector', 'echo').context as { pings: number }).pings).toBe(0);
   });
 
+  it('admit and maxPending are validated at spawn (MisuseError naming the field)', async () => {
+    const spawn = (extra: Record<string, unknown>) => rig().host.spawn({ role: 'collector', id: 'echo', machine: echoMachine as AnyStateMachine, ...extra });
+    await expect(spawn({ admit: 'yes' })).rejects.toMatchObject({ name: 'MisuseError', field: 'admit' });
+    for (const maxPending of [0, -1, 1.5, '10']) await expect(spawn({ maxPending })).rejects.toMatchObject({ field: 'maxPending' });
+  });
+
+  it('admit guards an unjournaled actor too; a throwing hook refuses the message (fail closed) and logs an error', async () => {
+    const { client, host, scheduler, logger } = rig();
+    let calls = 0;
+    const admit = (event: { body: unknown }) => {
+      if (++calls === 3) throw new Error('lookup failed');
+      return (event.body as { n: number }).n > 100 ? 'too-big' : undefined;
+    };
+    await host.spawn({ role: 'collector', id: 'echo', machine: echoMachine as AnyStateMachine, admit });
+    for (const n of [1, 500, 2]) await client.publish(inboxTopic('collector', 'echo'), ping(n, 'tc/v1/host/client/inbox'));
+    await scheduler.runUntil(scheduler.now());
+    expect((host.snapshotOf('collector', 'echo').context as { pings: number }).pings).toBe(1);
+    expect(host.stats.rejections).toMatchObject({ 'admit.too-big': 1, 'admit.hook-failed': 1 });
+    expect(host.stats.rejectedAdmissions).toBe(2);
+    expect(logger.find({ level: 'error', msg: 'admission hook failed; message rejected' })).toHaveLength(1);
+  });
+
   it('timer.set fires timer.<name> at the deadline in virtual time', async () => {
     const { host, scheduler } = rig();
     await host.spawn({ role: 'collector', id: 'echo', machine: echoMachine as AnyStateMachine });
