@@ -9,7 +9,8 @@
  *                          retroactive: also withdraw every upload it authorized at or after `since`
  *                          (deletions in the next delta). Revoking again may widen `since`.
  *   keys.codes.register    digests of codes the provider printed (the server never sees a code
- *                          before its upload); expiry at most config.retentionMs ahead
+ *                          before its upload); they expire lifetimeMs (≤ config.retentionMs) after
+ *                          registration, by the server's clock
  *   keys.upload.withdraw   one upload, by its own provider only
  *   keys.server.state      the canonical state digest and counts (for rebuild checks)
  */
@@ -70,11 +71,11 @@ export function registerCodes(context: KeyServerContext, msg: CodesRegister, at:
   const provider = ledger.providers.get(msg.providerId);
   if (provider === undefined) return refuse(to, 'unknown-provider', `no provider ${msg.providerId}`);
   if (provider.revokedAt !== null) return refuse(to, 'provider-revoked', `${msg.providerId} was revoked at ${provider.revokedAt}`);
-  if (msg.expiresAt <= at) return refuse(to, 'expired', `expiresAt ${msg.expiresAt} is not after now (${at})`);
-  if (msg.expiresAt > at + config.retentionMs) return refuse(to, 'too-long', `codes may live at most ${config.retentionMs} ms`);
+  if (msg.lifetimeMs > config.retentionMs) return refuse(to, 'too-long', `codes may live at most ${config.retentionMs} ms`);
+  const expiresAt = at + msg.lifetimeMs;
   const hexes = msg.digests.map(toHex);
   if (hexes.some((h) => ledger.codes.has(h)) || new Set(hexes).size !== hexes.length) return refuse(to, 'duplicate-code', 'a digest is already registered');
-  for (const digest of hexes) ledger.codes.set(digest, { providerId: msg.providerId, issuedAt: at, expiresAt: msg.expiresAt, usedAt: null, trackingId: null, contentHash: null });
+  for (const digest of hexes) ledger.codes.set(digest, { providerId: msg.providerId, issuedAt: at, expiresAt, usedAt: null, trackingId: null, contentHash: null });
   return answer(to, { ok: true, count: hexes.length });
 }
 

@@ -56,7 +56,8 @@ export type KeyServerEvent =
   | MessageEvent<'keys.upload.withdraw', UploadWithdraw>
   | MessageEvent<'keys.server.state', Record<string, never>>;
 
-const requester = (envelope: Envelope): Requester => ({ from: envelope.from, replyTo: envelope.replyTo, corr: envelope.id });
+/** Replies carry the request's own `corr` when it set one (services/bus/rpc.ts does), else its envelope id. */
+const requester = (envelope: Envelope): Requester => ({ from: envelope.from, replyTo: envelope.replyTo, corr: envelope.corr ?? envelope.id });
 
 function reduce(deps: KeyServerDeps, context: KeyServerContext, event: KeyServerEvent): Step {
   switch (event.type) {

@@ -8,7 +8,7 @@
  *   keys.status  { trackingId }                    → keys.status.reply { trackingId, state, reason, records }
  * Providers and operators → `key-server/<id>/admin` (reply keys.admin.result):
  *   keys.provider.add { providerId }, keys.provider.revoke { providerId, retroactive, since },
- *   keys.codes.register { providerId, digests, expiresAt }, keys.upload.withdraw { providerId, trackingId },
+ *   keys.codes.register { providerId, digests, lifetimeMs }, keys.upload.withdraw { providerId, trackingId },
  *   keys.server.state {}
  * Anyone → `key-server/<id>/files` (answered by the file responder, not the machine):
  *   keys.file.get { name } → keys.file { name, found, bytes }
@@ -27,7 +27,7 @@ import { MessageRegistry, type MessageCodec } from '../wire/messages.ts';
 import type { WireValue } from '../wire/msgpack.ts';
 import { SEGMENT_PATTERN } from '../wire/topics.ts';
 import { DIGEST_HEX_PATTERN, MAX_RECORD_BYTES } from './distribution-records.ts';
-import { MAX_PROVIDER_ID_CHARS, parseUploadCode, UPLOAD_CODE_DIGEST_BYTES, UPLOAD_CODE_MAX_INPUT_CHARS, type UploadCode } from './upload-code.ts';
+import { MAX_PROVIDER_ID_CHARS, MAX_UPLOAD_CODE_LIFETIME_MS, parseUploadCode, UPLOAD_CODE_DIGEST_BYTES, UPLOAD_CODE_MAX_INPUT_CHARS, type UploadCode } from './upload-code.ts';
 
 /** Records per upload: 14 days of daily keys plus today's and slack (Google's EN server allows 30 per publish). */
 export const MAX_UPLOAD_RECORDS = 30;
@@ -82,7 +82,8 @@ export interface CodesRegister {
   readonly providerId: string;
   /** uploadCodeDigest of each code, 32 bytes each (the server never sees a code before its upload). */
   readonly digests: readonly Uint8Array[];
-  readonly expiresAt: number;
+  /** The codes expire this long after the server registers them (its clock, which the log records). */
+  readonly lifetimeMs: number;
 }
 export interface UploadWithdraw {
   readonly providerId: string;
@@ -166,14 +167,14 @@ function decodeCodesRegister(body: WireValue): Verdict<CodesRegister> {
   const fields = readBody('keys.codes.register', body, (r) => ({
     providerId: providerId(r),
     digests: r.bytes('digests', UPLOAD_CODE_DIGEST_BYTES, UPLOAD_CODE_DIGEST_BYTES * MAX_CODES_PER_REGISTER),
-    expiresAt: time(r, 'expiresAt'),
+    lifetimeMs: r.int('lifetimeMs', 1, MAX_UPLOAD_CODE_LIFETIME_MS),
   }));
   if (!fields.ok) return fields;
   const packed = fields.value.digests;
   if (packed.length % UPLOAD_CODE_DIGEST_BYTES !== 0) return reject('keys.codes.register', 'field-length', `expected a multiple of ${UPLOAD_CODE_DIGEST_BYTES} bytes`, 'digests');
   const digests: Uint8Array[] = [];
   for (let at = 0; at < packed.length; at += UPLOAD_CODE_DIGEST_BYTES) digests.push(packed.slice(at, at + UPLOAD_CODE_DIGEST_BYTES));
-  return { ok: true, value: { providerId: fields.value.providerId, digests, expiresAt: fields.value.expiresAt } };
+  return { ok: true, value: { providerId: fields.value.providerId, digests, lifetimeMs: fields.value.lifetimeMs } };
 }
 
 export const codesRegisterCodec: MessageCodec<CodesRegister> = {
@@ -182,7 +183,7 @@ export const codesRegisterCodec: MessageCodec<CodesRegister> = {
   encode: (value) => {
     const packed = new Uint8Array(value.digests.length * UPLOAD_CODE_DIGEST_BYTES);
     value.digests.forEach((d, i) => packed.set(d, i * UPLOAD_CODE_DIGEST_BYTES));
-    const wire = { providerId: value.providerId, digests: packed, expiresAt: value.expiresAt };
+    const wire = { providerId: value.providerId, digests: packed, lifetimeMs: value.lifetimeMs };
     const check = decodeCodesRegister(wire);
     if (!check.ok) throw new MisuseError(`value.${check.field ?? ''}`, `keys.codes.register: ${check.detail}`);
     if (check.value.digests.length !== value.digests.length) throw new MisuseError('value.digests', `must be ${UPLOAD_CODE_DIGEST_BYTES}-byte digests`);
@@ -218,7 +219,7 @@ export const KEY_SERVER_INPUT_CODECS = [keysUploadCodec, keysStatusCodec, provid
 
 /** Registry of every key-server message (inputs and replies). */
 export function keyServerMessages(registry = new MessageRegistry()): MessageRegistry {
-  for (const c of KEY_SERVER_INPUT_CODECS) registry.register(c);
-  for (const c of [keysUploadAckCodec, keysStatusReplyCodec, adminResultCodec, fileGetCodec, fileReplyCodec]) registry.register(c);
+  const codecs: readonly MessageCodec<unknown>[] = [...KEY_SERVER_INPUT_CODECS, keysUploadAckCodec, keysStatusReplyCodec, adminResultCodec, fileGetCodec, fileReplyCodec];
+  for (const c of codecs) registry.register(c);
   return registry;
 }

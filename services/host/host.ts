@@ -21,14 +21,15 @@
  *   before it is journaled; refusals are counted as `admit.<reason>`.
  */
 import { createActor, type AnyActorRef, type AnyStateMachine } from 'xstate';
-import type { Effect, TimedContext } from '../../actors/effects.ts';
-import type { Bus, Logger, Radio, Scheduler, Store, Subscription, TimerHandle } from '../../actors/ports.ts';
+import type { BusSendEffect, Effect, TimedContext } from '../../actors/effects.ts';
+import type { BlobStore, Bus, Logger, Radio, Scheduler, Store, Subscription, TimerHandle } from '../../actors/ports.ts';
 import { MisuseError } from '../../protocol/errors.ts';
-import { decodeEnvelope, encodeEnvelope, ENVELOPE_VERSION } from '../../protocol/wire/envelope.ts';
+import { decodeEnvelope } from '../../protocol/wire/envelope.ts';
 import type { MessageRegistry } from '../../protocol/wire/messages.ts';
 import { actorAddress, inboxTopic, type Role } from '../../protocol/wire/topics.ts';
 import { admitted, checkAdmission, JournalIntake, type Admission } from './intake.ts';
 import { ActorJournal, type JournaledEvent, type JournalOptions } from './journal.ts';
+import { outgoingEnvelope, publishBlobs } from './outbox.ts';
 import { decodeSnapshot, encodeSnapshot, snapshotKey } from './snapshots.ts';
 import { WorkTracker } from './work.ts';
 
@@ -67,6 +68,8 @@ export interface HostOptions {
   readonly store?: Store;
   /** Radio for an actor that uses one (created lazily on first radio effect). */
   readonly radioFor?: (spec: ActorSpec) => Radio;
+  /** Where `blob.publish` writes (e.g. the key server's distribution directory). */
+  readonly blobs?: BlobStore;
 }
 
 export interface HostStats {
@@ -174,7 +177,7 @@ export class Host {
       },
     });
     for (const topic of [inboxTopic(spec.role, spec.id), ...(spec.subscribe ?? [])]) {
-      running.subscriptions.push(await this.options.bus.subscribe(topic, (_t, payload) => this.deliver(running, payload), { qos: 1 }));
+      running.subscriptions.push(await this.options.bus.subscribe(topic, (topic, payload) => this.deliver(running, topic, payload), { qos: 1 }));
     }
     actor.start();
     // After a snapshot, effects are re-emitted (at-least-once); a full replay is silent.
@@ -276,7 +279,7 @@ export class Host {
     running.actor.send(event);
   }
 
-  private deliver(running: Running, payload: Uint8Array): void {
+  private deliver(running: Running, topic: string, payload: Uint8Array): void {
     this.stats.received++;
     const envelope = decodeEnvelope(payload);
     if (!envelope.ok) {
@@ -293,7 +296,7 @@ export class Host {
       return;
     }
     const event = { type: `msg.${envelope.value.type}`, at: this.options.scheduler.now(), envelope: envelope.value, body: body.value };
-    const state = { pending: running.intake?.pending ?? 0, context: (running.actor.getSnapshot() as { context?: unknown }).context };
+    const state = { topic, pending: running.intake?.pending ?? 0, context: (running.actor.getSnapshot() as { context?: unknown }).context };
     if (admitted(running.spec, event, state, { address: running.address, stats: this.stats, logger: this.options.logger })) this.input(running, event);
   }
 
@@ -338,27 +341,16 @@ export class Host {
           running.timers.delete(effect.name);
           return;
         }
-        case 'bus.send': {
-          const bytes = encodeEnvelope({
-            v: ENVELOPE_VERSION,
-            type: effect.msgType,
-            id: `${running.spec.id}.${this.options.scheduler.now()}.${running.sendCount++}`,
-            from: running.address,
-            at: this.options.scheduler.now(),
-            ...(effect.replyTo !== undefined ? { replyTo: effect.replyTo } : {}),
-            ...(effect.corr !== undefined ? { corr: effect.corr } : {}),
-            body: effect.body,
-          });
-          this.stats.sent++;
-          const opts = { qos: effect.qos ?? 1, retain: effect.retain ?? false } as const;
-          return this.track(running, effect, this.options.bus.publish(effect.topic, bytes, opts));
-        }
+        case 'bus.send':
+          return this.track(running, effect, this.sendMessage(running, effect));
+        case 'blob.publish':
+          return this.track(running, effect, publishBlobs(this.options.blobs, effect, (send) => this.sendMessage(running, send), running.address));
         case 'bus.subscribe':
           return this.track(
             running,
             effect,
             this.options.bus
-              .subscribe(effect.filter, (_t, payload) => this.deliver(running, payload), { qos: 1 })
+              .subscribe(effect.filter, (topic, payload) => this.deliver(running, topic, payload), { qos: 1 })
               .then((sub) => void running.subscriptions.push(sub)),
           );
         case 'radio.advertise':
@@ -383,6 +375,13 @@ export class Host {
     } catch (err) {
       this.effectFailed(running, effect, err);
     }
+  }
+
+  private sendMessage(running: Running, effect: BusSendEffect): Promise<void> {
+    const now = this.options.scheduler.now();
+    const bytes = outgoingEnvelope(effect, { id: running.spec.id, from: running.address, seq: running.sendCount++, now });
+    this.stats.sent++;
+    return this.options.bus.publish(effect.topic, bytes, { qos: effect.qos ?? 1, retain: effect.retain ?? false });
   }
 
   private track(running: Running, effect: Effect, op: Promise<unknown>): void {

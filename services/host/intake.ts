@@ -41,6 +41,8 @@ export interface AdmitEvent {
 
 /** What an admission hook may consult: the intake backlog and the actor's current (applied) context, read-only. */
 export interface AdmitState {
+  /** The topic the message came on (an ACL sees topics, not types: a hook can insist they match). */
+  readonly topic: string;
   readonly pending: number;
   readonly context: unknown;
 }

@@ -18,6 +18,7 @@ import {
   KeyServerDriver,
   KS_PUBLIC_KEYS,
   MINUTE,
+  registerBody,
   replyBody,
   T0,
   tekAt,
@@ -33,7 +34,7 @@ function withProvider(driver: KeyServerDriver, providerId = 'clinic-a', at = T0)
 
 function registered(driver: KeyServerDriver, providerId = 'clinic-a', at = T0): string {
   const code = freshCode(providerId, at);
-  const result = replyBody<AdminResult>(driver.msg('keys.codes.register', { providerId, digests: [code.record.digest], expiresAt: code.record.expiresAt }, at, 'operator/op'), 'keys.admin.result');
+  const result = replyBody<AdminResult>(driver.msg('keys.codes.register', registerBody(code), at, 'operator/op'), 'keys.admin.result');
   expect(result).toMatchObject({ ok: true, count: 1 });
   return code.text;
 }
@@ -128,7 +129,7 @@ describe('key server: submissions (issue 4 "Submission")', () => {
     expect(statusOf(ks, uploadWith(ks, future, 1, T0 + DAY), T0 + DAY).state).toBe('accepted');
     ks.msg('keys.provider.revoke', { providerId: 'clinic-a', retroactive: false, since: 0 }, T0 + DAY + 1, 'operator/op');
     const afterRevoke = freshCode('clinic-a', T0 + DAY);
-    const refused = ks.msg('keys.codes.register', { providerId: 'clinic-a', digests: [afterRevoke.record.digest], expiresAt: afterRevoke.record.expiresAt }, T0 + DAY + 2, 'operator/op');
+    const refused = ks.msg('keys.codes.register', registerBody(afterRevoke), T0 + DAY + 2, 'operator/op');
     expect(replyBody<AdminResult>(refused, 'keys.admin.result')).toMatchObject({ ok: false, reason: 'provider-revoked' });
     expect(statusOf(ks, uploadWith(ks, afterRevoke.text, 50, T0 + DAY + 2), T0 + DAY + 2).reason).toBe('unknown-code');
     expect(ks.context.ledger.counters.rejected).toMatchObject({ 'unknown-code': 2, expired: 1, 'future-key': 1, malformed: 1 });
@@ -279,7 +280,7 @@ describe('key server: the journal is the source of truth (issue 4 "Event log")',
     const providers = ['clinic-a', 'clinic-b'];
     const codes = providers.flatMap((p) => Array.from({ length: 6 }, () => ({ p, code: freshCode(p, T0) })));
     for (const p of providers) inputs.push({ type: 'keys.provider.add', body: { providerId: p }, at: T0, from: 'operator/op' });
-    for (const { p, code } of codes) inputs.push({ type: 'keys.codes.register', body: { providerId: p, digests: [code.record.digest], expiresAt: code.record.expiresAt }, at: T0, from: 'operator/op' });
+    for (const { p, code } of codes) inputs.push({ type: 'keys.codes.register', body: registerBody(code), at: T0, from: 'operator/op' });
     codes.forEach(({ code }, i) => {
       inputs.push({ type: 'keys.upload', body: uploadBody(code.text, [tekAt(i * 10, T0 + i * PERIOD), tekAt(i * 10 + 1, T0 + i * PERIOD, 2)]), at: T0 + i * PERIOD + 7, from: `phone/p${i}` });
       inputs.push({ type: 'tick', body: null, at: T0 + (i + 1) * PERIOD, from: '' });

@@ -53,6 +53,11 @@ export function freshCode(providerId: string, issuedAt: number, lifetimeMs = DAY
   return issueUploadCode(nodeSuite, { providerId, randomBytes: bytes, pepper: PEPPER, issuedAt, lifetimeMs });
 }
 
+/** The body of keys.codes.register for one issued code (its lifetime as issued). */
+export function registerBody(code: IssuedUploadCode): { providerId: string; digests: Uint8Array[]; lifetimeMs: number } {
+  return { providerId: code.record.providerId, digests: [code.record.digest], lifetimeMs: code.record.expiresAt - code.record.issuedAt };
+}
+
 export function uploadBody(codeText: string, records: readonly DiagnosisRecord[], chaff = false): KeysUpload {
   const code = parseUploadCode(codeText);
   if (!code.ok) throw new Error(code.detail);
