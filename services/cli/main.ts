@@ -6,6 +6,7 @@
 import { Command, CommanderError } from 'commander';
 import { registerBroker } from './broker-command.ts';
 import { registerHost } from './host-command.ts';
+import { registerKeyserver } from './keyserver-command.ts';
 import { ConfigError } from './options.ts';
 import { registerProto } from './proto-command.ts';
 import { registerQuarantine } from './quarantine-command.ts';
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   registerSecurity(program);
   registerProto(program);
   registerQuarantine(program);
+  registerKeyserver(program);
   return program;
 }
 
