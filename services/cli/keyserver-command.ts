@@ -34,7 +34,7 @@ import { loadOrCreateSecrets, publicKeyPath } from '../keyserver/secrets.ts';
 import { keyServerDeps, startKeyServerService } from '../keyserver/service.ts';
 import { keyServerPaths, loadServerConfig, realTime, withKeyServer, type KeyServerPaths } from '../keyserver/session.ts';
 import { openSqliteStore } from '../store/sqlite.ts';
-import { brokerUrlFlag, intFlag, logLevelFlag, type LogLevel } from './options.ts';
+import { brokerUrlFlag, ConfigError, intFlag, logLevelFlag, type LogLevel } from './options.ts';
 import { onShutdown } from './shutdown.ts';
 
 interface CommonFlags {
@@ -189,7 +189,7 @@ export function registerKeyserver(program: Command): void {
     .option('--retroactive', 'also withdraw every upload it authorized since --since')
     .option('--since <time>', 'ISO date or ms since the epoch (with --retroactive)', sinceFlag)
     .action((id: string, flags: CommonFlags & { retroactive?: true; since?: number }) => {
-      if (flags.retroactive === true && flags.since === undefined) throw new InvalidArgumentError('--retroactive needs --since');
+      if (flags.retroactive === true && flags.since === undefined) throw new ConfigError(['--retroactive needs --since <time>']);
       return admin(flags, 'keys.provider.revoke', { providerId: id, retroactive: flags.retroactive === true, since: flags.since ?? 0 });
     });
   common(ks.command('codes').command('issue').description('issue one-time upload codes for a provider (printed once)'))
