@@ -11,6 +11,7 @@ import { readDistributionIndex } from '../../protocol/keyserver/distribution-ind
 import { openDistributionFile } from '../../protocol/keyserver/distribution-signing.ts';
 import type { AdminResult, KeysStatusReply, TrackingRef } from '../../protocol/keyserver/messages.ts';
 import { DEFAULT_LOCKOUT_CONFIG } from '../../protocol/keyserver/rate-limit.ts';
+import { createTcnReport, verifyTcnReport } from '../../protocol/tcn/report.ts';
 import { nodeSuite } from '../../services/crypto/node.ts';
 import {
   DAY,
@@ -134,6 +135,21 @@ describe('key server: submissions (issue 4 "Submission")', () => {
     expect(statusOf(ks, uploadWith(ks, afterRevoke.text, 50, T0 + DAY + 2), T0 + DAY + 2).reason).toBe('unknown-code');
     expect(ks.context.ledger.counters.rejected).toMatchObject({ 'unknown-code': 2, expired: 1, 'future-key': 1, malformed: 1 });
   }, 20_000);
+
+  it('verifies TCN reports on arrival (SPECS §3): a signed report is accepted, a report with one byte changed is refused as bad-tcn-signature', () => {
+    const ks = new KeyServerDriver(testDeps((report) => verifyTcnReport(nodeSuite, report).ok));
+    ks.start();
+    withProvider(ks);
+    const rak = nodeSuite.sha256(new TextEncoder().encode('tcn test rak'));
+    const report = createTcnReport(nodeSuite, rak, 1, 40, { type: 0, data: new TextEncoder().encode('symptoms') });
+    const good = replyBody<TrackingRef>(ks.msg('keys.upload', uploadBody(registered(ks), [{ protocol: 'tcn-report', report }]), T0 + 1), 'keys.upload.ack');
+    expect(statusOf(ks, good.trackingId, T0 + 2)).toMatchObject({ state: 'accepted', records: 1 });
+    const forged = report.slice();
+    forged[70] = (forged[70] ?? 0) ^ 1; // first memo byte: covered by the signature
+    const bad = replyBody<TrackingRef>(ks.msg('keys.upload', uploadBody(registered(ks), [{ protocol: 'tcn-report', report: forged }]), T0 + 3), 'keys.upload.ack');
+    expect(statusOf(ks, bad.trackingId, T0 + 4)).toMatchObject({ state: 'rejected', reason: 'bad-tcn-signature' });
+    expect(ks.context.ledger.records.size).toBe(1);
+  });
 
   it('locks a client out after repeated wrong codes, without affecting other clients', () => {
     const ks = new KeyServerDriver();
