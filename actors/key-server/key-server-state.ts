@@ -5,6 +5,7 @@
 import { ensure } from '../../protocol/errors.ts';
 import type { CryptoSuite } from '../../protocol/crypto/suite.ts';
 import type { DistributionLimits } from '../../protocol/keyserver/distribution-file.ts';
+import type { DiagnosisRecord } from '../../protocol/keyserver/distribution-records.ts';
 import type { DistributionSigner } from '../../protocol/keyserver/distribution-publisher.ts';
 import { checkLockoutConfig, DEFAULT_LOCKOUT_CONFIG, MAX_TRACKED_KEYS, type LockoutConfig } from '../../protocol/keyserver/rate-limit.ts';
 import { UPLOAD_CODE_PEPPER_MIN_BYTES } from '../../protocol/keyserver/upload-code.ts';
@@ -34,6 +35,13 @@ export interface KeyServerConfig {
   readonly maxRecords: number;
   /** Caps of every file published. */
   readonly limits: DistributionLimits;
+  /**
+   * Also publish a sighting filter (GCS) per delta (protocol/keyserver/
+   * sighting-filter.ts): the alternative distribution. Off by default: it
+   * derives every identifier the keys produce (144 RPIs per GAEN key), which
+   * the fold of the log repeats.
+   */
+  readonly sightingFilters: boolean;
 }
 
 export const DEFAULT_KEY_SERVER_CONFIG: KeyServerConfig = {
@@ -46,6 +54,7 @@ export const DEFAULT_KEY_SERVER_CONFIG: KeyServerConfig = {
   lockout: DEFAULT_LOCKOUT_CONFIG,
   maxRecords: 1_000_000,
   limits: { maxFileBytes: 64 * 1024 * 1024, maxAdditions: 1_000_000, maxDeletions: 1_000_000 },
+  sightingFilters: false,
 };
 
 export interface KeyServerInput {
@@ -66,6 +75,8 @@ export interface KeyServerDeps {
   readonly pepper: Uint8Array;
   /** Verify a signed TCN report on arrival (SPECS §3). */
   readonly verifyTcnReport: (report: Uint8Array) => boolean;
+  /** The 16-byte identifiers phones hear from a record (GAEN RPIs, TCNs, DP-3T EphIDs); needed for config.sightingFilters. */
+  readonly sightingsOf?: (record: DiagnosisRecord) => readonly Uint8Array[];
 }
 
 export interface KeyServerContext {
@@ -98,6 +109,7 @@ export function resolveKeyServerConfig(partial: Partial<KeyServerConfig> = {}): 
   checkLockoutConfig(config.lockout, 'config.lockout');
   for (const [name, value] of Object.entries(config.limits)) ensure(positiveInt(value), `config.limits.${name}`, 'must be a positive integer');
   ensure(config.maxRecords <= config.limits.maxAdditions, 'config.maxRecords', 'must fit in one full dump (≤ config.limits.maxAdditions)');
+  ensure(typeof config.sightingFilters === 'boolean', 'config.sightingFilters', 'must be a boolean');
   return config;
 }
 

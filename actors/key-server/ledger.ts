@@ -24,6 +24,7 @@ import { canonicalRecordBytes, toHex } from '../../protocol/keyserver/distributi
 import type { PublisherState } from '../../protocol/keyserver/distribution-publisher.ts';
 import { initialPublisherState } from '../../protocol/keyserver/distribution-publisher.ts';
 import type { UploadState } from '../../protocol/keyserver/messages.ts';
+import type { FilterIndexEntry } from '../../protocol/keyserver/sighting-filter.ts';
 import type { LockoutTable } from '../../protocol/keyserver/rate-limit.ts';
 import { createLockoutTable } from '../../protocol/keyserver/rate-limit.ts';
 import type { SimMillis } from '../ports.ts';
@@ -100,6 +101,10 @@ export class Ledger {
   readonly expiry = new Map<number, RecordId[]>();
   /** Bytes of every file the current index names (re-announced after a restart). */
   readonly files = new Map<string, Uint8Array>();
+  /** Sighting filters within retention, oldest first (config.sightingFilters). */
+  filterIndex: FilterIndexEntry[] = [];
+  /** Bytes of the filters of the deltas the current index names (re-announced after a restart). */
+  readonly filterFiles = new Map<string, Uint8Array>();
   publisher: PublisherState = initialPublisherState();
   lockouts: LockoutTable;
   /** Uploads ever received: the tracking-id counter. */
@@ -265,6 +270,7 @@ export function stateDigest(crypto: Pick<CryptoSuite, 'sha256'>, ledger: Ledger)
   const pub = ledger.publisher;
   parts.push(`pub|${pub.seq}|${String(pub.chainTip)}|${String(pub.latestFull)}|${pub.deltas.join(',')}`);
   parts.push(`l|${JSON.stringify(ledger.lockouts)}`);
+  parts.push(`f|${ledger.filterIndex.map((e) => `${e.delta}:${e.filter}`).join(',')}`);
   parts.push(`n|${ledger.uploadSeq}|${String(ledger.periodStart)}|${String(ledger.lastFullAt)}|${String(ledger.changedSinceFull)}`);
   return toHex(crypto.sha256(new TextEncoder().encode(parts.join('\n'))));
 }

@@ -10,7 +10,9 @@
  *      dump of every record in distribution, if anything changed since the
  *      last one;
  *   4. emits `blob.publish`: the new files, then the retained index naming
- *      them (the host writes the files durably before announcing).
+ *      them (the host writes the files durably before announcing);
+ *   5. with config.sightingFilters, signs the delta's sighting filter and
+ *      announces the retained filter index (`tc/v1/keys/<id>.filters`).
  * The files' bytes stay in the ledger while the index names them, so a
  * restarted server re-announces exactly what clients may already hold; the
  * signer is deterministic, so replaying the log re-creates the same names.
@@ -18,6 +20,7 @@
 import { publishDelta, publishFull, type Publication } from '../../protocol/keyserver/distribution-publisher.ts';
 import { distributionIndexCodec, MAX_INDEX_DELTAS, type DistributionIndex } from '../../protocol/keyserver/distribution-index.ts';
 import type { DiagnosisRecord } from '../../protocol/keyserver/distribution-records.ts';
+import { filterIndexCodec, MAX_FILTER_INDEX_ENTRIES, signSightingFilter } from '../../protocol/keyserver/sighting-filter.ts';
 import { keysTopic } from '../../protocol/wire/topics.ts';
 import { timerSet, withTimer, type BlobPublishEffect, type Effect } from '../effects.ts';
 import type { SimMillis } from '../ports.ts';
@@ -27,6 +30,34 @@ import { PUBLISH_TIMER, type KeyServerContext, type KeyServerDeps, type Step } f
 /** The retained index topic of server `serverId`. */
 export function indexTopic(serverId: string): string {
   return keysTopic(serverId);
+}
+
+/** The retained sighting-filter index topic of server `serverId` (config.sightingFilters). */
+export function filterIndexTopic(serverId: string): string {
+  return keysTopic(`${serverId}.filters`);
+}
+
+function announceFilters(serverId: string, ledger: Ledger, blobs: BlobPublishEffect['blobs']): BlobPublishEffect {
+  const body = filterIndexCodec.encode({ seq: ledger.publisher.seq, entries: ledger.filterIndex });
+  return { type: 'blob.publish', blobs, announce: { type: 'bus.send', topic: filterIndexTopic(serverId), msgType: filterIndexCodec.type, body, qos: 1, retain: true } };
+}
+
+/**
+ * The sighting filter of the delta just published (sighting-filter.ts): every
+ * identifier its additions produce. The index keeps the filters of one
+ * retention period; bytes are kept for the deltas the main index names.
+ */
+function publishFilter(deps: KeyServerDeps, context: KeyServerContext, delta: Publication, additions: readonly DiagnosisRecord[]): BlobPublishEffect | undefined {
+  const { ledger, config } = context;
+  if (!config.sightingFilters || deps.sightingsOf === undefined) return undefined;
+  const items = additions.flatMap((record) => deps.sightingsOf?.(record) ?? []);
+  const signed = signSightingFilter(deps.signer, delta.file.name, delta.state.seq, items);
+  const keep = Math.ceil(config.retentionMs / config.periodMs);
+  ledger.filterIndex = [...ledger.filterIndex, { delta: delta.file.name, filter: signed.name }].slice(-Math.min(keep, MAX_FILTER_INDEX_ENTRIES));
+  ledger.filterFiles.set(signed.name, signed.bytes);
+  const named = new Set(ledger.publisher.deltas);
+  for (const entry of ledger.filterIndex) if (!named.has(entry.delta)) ledger.filterFiles.delete(entry.filter);
+  return announceFilters(context.serverId, ledger, [{ name: signed.name, bytes: signed.bytes }]);
 }
 
 /** The first period boundary strictly after `at`. */
@@ -64,7 +95,9 @@ export function resumePublishing(context: KeyServerContext, at: SimMillis): Step
   if (ledger.publisher.seq === 0) return { context: {}, effects: [] };
   const blobs = [...ledger.files].map(([name, bytes]) => ({ name, bytes }));
   const index = currentIndex(ledger, at);
-  return { context: {}, effects: [announce(context.serverId, index, blobs)] };
+  const effects: Effect[] = [announce(context.serverId, index, blobs)];
+  if (ledger.filterIndex.length > 0) effects.push(announceFilters(context.serverId, ledger, [...ledger.filterFiles].map(([name, bytes]) => ({ name, bytes }))));
+  return { context: {}, effects };
 }
 
 function remember(ledger: Ledger, publication: Publication, replacesAll: boolean): void {
@@ -83,6 +116,7 @@ export function publishTick(deps: KeyServerDeps, context: KeyServerContext, at: 
   const start = ledger.periodStart ?? at;
   ledger.periodStart = at;
   const written: { name: string; bytes: Uint8Array }[] = [];
+  let filter: BlobPublishEffect | undefined;
   if (ledger.added.size > 0 || ledger.removed.size > 0) {
     const additions: DiagnosisRecord[] = [];
     for (const id of ledger.added) {
@@ -96,6 +130,7 @@ export function publishTick(deps: KeyServerDeps, context: KeyServerContext, at: 
     ledger.removed.clear();
     remember(ledger, publication, false);
     written.push({ name: publication.file.name, bytes: publication.file.bytes });
+    filter = publishFilter(deps, context, publication, additions);
   }
   // Crossed a full-dump boundary since the last tick (a wall-clock timer fires a little late, a restarted one much later).
   const fullBoundary = Math.floor(at / config.fullEveryMs) > Math.floor(start / config.fullEveryMs);
@@ -111,6 +146,7 @@ export function publishTick(deps: KeyServerDeps, context: KeyServerContext, at: 
   }
   const deadline = nextBoundary(at, config.periodMs);
   const effects: Effect[] = [timerSet(PUBLISH_TIMER, deadline)];
+  if (filter !== undefined) effects.unshift(filter);
   if (written.length > 0) effects.unshift(announce(context.serverId, currentIndex(ledger, at), written));
   return { context: { timers: withTimer(context.timers, PUBLISH_TIMER, deadline) }, effects };
 }

@@ -66,13 +66,17 @@ export interface SignedDistributionFile {
   readonly bytes: Uint8Array;
 }
 
-/** The bytes the signature covers (module header). */
-export function distributionSigningMessage(keyId: string, body: Uint8Array): Uint8Array {
+/**
+ * The bytes the signature covers (module header). `context` separates what
+ * the same key signs: distribution files, and sighting filters
+ * (sighting-filter.ts) under their own context.
+ */
+export function distributionSigningMessage(keyId: string, body: Uint8Array, context: Uint8Array = SIGNING_CONTEXT): Uint8Array {
   const id = new TextEncoder().encode(keyId);
-  const out = new Uint8Array(SIGNING_CONTEXT.length + 1 + id.length + 1 + body.length);
-  out.set(SIGNING_CONTEXT, 0);
-  out.set(id, SIGNING_CONTEXT.length + 1);
-  out.set(body, SIGNING_CONTEXT.length + 2 + id.length);
+  const out = new Uint8Array(context.length + 1 + id.length + 1 + body.length);
+  out.set(context, 0);
+  out.set(id, context.length + 1);
+  out.set(body, context.length + 2 + id.length);
   return out;
 }
 
@@ -107,6 +111,27 @@ function containerWire(keyId: string, body: Uint8Array, sig: Uint8Array): { v: n
 }
 
 /**
+ * Sign `body` under `context` and wrap it in the canonical container (module
+ * header); throws MisuseError naming the field. Deterministic for a
+ * deterministic ECDSA (noble, RFC 6979).
+ */
+export function signContainer(crypto: CryptoSuite, signingKey: Uint8Array, keyId: string, body: Uint8Array, context: Uint8Array = SIGNING_CONTEXT): SignedDistributionFile {
+  ensure(signingKey instanceof Uint8Array && signingKey.length === 32, 'signingKey', 'must be a 32-byte P-256 private key');
+  ensure(typeof keyId === 'string' && KEY_ID_PATTERN.test(keyId), 'keyId', `must match ${String(KEY_ID_PATTERN)}`);
+  let der: Uint8Array;
+  try {
+    der = crypto.p256Sign(signingKey, distributionSigningMessage(keyId, body, context));
+  } catch (err) {
+    if (err instanceof MisuseError) throw new MisuseError('signingKey', err.message);
+    throw err;
+  }
+  const sig = lowSDer(der);
+  ensure(sig !== undefined, 'crypto', 'p256Sign returned a signature that is not strict DER');
+  const bytes = packWire(containerWire(keyId, body, sig), 'container');
+  return { name: distributionFileName(crypto, bytes), bytes };
+}
+
+/**
  * Encode, sign and name a file. Deterministic for a deterministic ECDSA
  * (noble, RFC 6979); node:crypto's signatures are randomized, so its names
  * differ from one signing to the next. Throws MisuseError naming the field.
@@ -121,22 +146,11 @@ export function signDistributionFile(
   const caps = resolveDistributionLimits(limits);
   ensure(signingKey instanceof Uint8Array && signingKey.length === 32, 'signingKey', 'must be a 32-byte P-256 private key');
   ensure(typeof keyId === 'string' && KEY_ID_PATTERN.test(keyId), 'keyId', `must match ${String(KEY_ID_PATTERN)}`);
-  const body = encodeDistributionFile(crypto, file, caps);
-  let der: Uint8Array;
-  try {
-    der = crypto.p256Sign(signingKey, distributionSigningMessage(keyId, body));
-  } catch (err) {
-    if (err instanceof MisuseError) throw new MisuseError('signingKey', err.message);
-    throw err;
-  }
-  const sig = lowSDer(der);
-  ensure(sig !== undefined, 'crypto', 'p256Sign returned a signature that is not strict DER');
-  const bytes = packWire(containerWire(keyId, body, sig), 'container');
-  ensure(bytes.length <= caps.maxFileBytes, 'file', `signs to ${bytes.length} bytes, over limits.maxFileBytes = ${caps.maxFileBytes}`);
-  return { name: distributionFileName(crypto, bytes), bytes };
+  const signed = signContainer(crypto, signingKey, keyId, encodeDistributionFile(crypto, file, caps));
+  ensure(signed.bytes.length <= caps.maxFileBytes, 'file', `signs to ${signed.bytes.length} bytes, over limits.maxFileBytes = ${caps.maxFileBytes}`);
+  return signed;
 }
 
-const fail = (reason: string, detail: string, field?: string): Rejection => reject(DISTRIBUTION_CODEC, reason, detail, field);
 /** instanceof Map without the type guard (which would widen the map's types to any). */
 const isMap = (value: unknown): boolean => value instanceof Map;
 
@@ -144,6 +158,68 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
+}
+
+export interface OpenedContainer {
+  readonly keyId: string;
+  /** The signed body, not yet decoded. */
+  readonly body: Uint8Array;
+}
+
+/**
+ * Check a fetched container's name, encoding, key and signature under
+ * `context` (the module header's order, rejections of `codec`); returns the
+ * body bytes. Never throws on hostile bytes or names.
+ */
+export function openContainer(
+  crypto: CryptoSuite,
+  publicKeys: ReadonlyMap<string, Uint8Array>,
+  name: string,
+  bytes: Uint8Array,
+  maxBytes: number,
+  codec: string = DISTRIBUTION_CODEC,
+  context: Uint8Array = SIGNING_CONTEXT,
+): Verdict<OpenedContainer> {
+  ensure(isMap(publicKeys), 'publicKeys', 'must be a Map from key id to public key');
+  ensure(bytes instanceof Uint8Array, 'bytes', 'must be a Uint8Array');
+  const fail = (reason: string, detail: string, field?: string): Rejection => reject(codec, reason, detail, field);
+  if (bytes.length > maxBytes) return fail('too-large', `${bytes.length} bytes, over the ${maxBytes}-byte cap`);
+  const actual = distributionFileName(crypto, bytes);
+  if (!isDigestHex(name) || actual !== name) {
+    const asked = typeof name === 'string' ? JSON.stringify(name.slice(0, 80)) : typeof name;
+    return fail('name-mismatch', `content hashes to ${actual}, not the name asked for (${asked})`);
+  }
+
+  const wire = unpackWire(bytes, codec, '');
+  if (!wire.ok) return asMalformed(codec, wire);
+  if (!isWireMap(wire.value)) return fail('malformed', 'not-a-map: a signed container is a map');
+  const version = versionProblem(codec, wire.value, 'signed container');
+  if (version !== undefined) return version;
+  const read = readBody(codec, wire.value, (r) => ({
+    v: r.int('v', DISTRIBUTION_VERSION, DISTRIBUTION_VERSION),
+    alg: r.string('alg', ALG_PATTERN, 64),
+    keyId: r.string('keyId', KEY_ID_PATTERN, 64),
+    body: r.bytes('body', 0, maxBytes),
+    sig: r.bytes('sig', 1, MAX_SIG_BYTES),
+  }));
+  if (!read.ok) return asMalformed(codec, read);
+  const { alg, keyId, body, sig } = read.value;
+  if (alg !== DISTRIBUTION_SIGNATURE_ALG) return fail('unsupported-algorithm', `algorithm ${JSON.stringify(alg)}; only ${DISTRIBUTION_SIGNATURE_ALG}`, 'alg');
+  if (!sameBytes(packWire(containerWire(keyId, body, sig), 'container'), bytes)) {
+    return fail('non-canonical', 'the container is not in its canonical encoding (field order and shortest msgpack forms)');
+  }
+
+  const publicKey = publicKeys.get(keyId);
+  if (publicKey === undefined) return fail('unknown-key', `no public key for key id ${JSON.stringify(keyId)}`, 'keyId');
+  ensure(publicKey instanceof Uint8Array && isSec1PointShape(publicKey), `publicKeys.${keyId}`, 'must be a SEC1 P-256 point (33 or 65 bytes)');
+  const compact = derToCompact(sig);
+  if (compact === undefined || scalar(compact.subarray(32)) > HALF_ORDER) {
+    return fail('signature-encoding', 'not a strict DER ECDSA P-256 signature with low s', 'sig');
+  }
+  if (!crypto.p256Verify(publicKey, distributionSigningMessage(keyId, body, context), sig)) {
+    return fail('bad-signature', `the signature does not verify under key ${JSON.stringify(keyId)}`, 'sig');
+  }
+  return { ok: true, value: { keyId, body } };
 }
 
 /**
@@ -159,44 +235,8 @@ export function openDistributionFile(
   bytes: Uint8Array,
   limits: Partial<DistributionLimits> = {},
 ): Verdict<DistributionFile<IdentifiedRecord>> {
-  ensure(isMap(publicKeys), 'publicKeys', 'must be a Map from key id to public key');
-  ensure(bytes instanceof Uint8Array, 'bytes', 'must be a Uint8Array');
   const caps = resolveDistributionLimits(limits);
-  if (bytes.length > caps.maxFileBytes) return fail('too-large', `${bytes.length} bytes, over the ${caps.maxFileBytes}-byte cap`);
-  const actual = distributionFileName(crypto, bytes);
-  if (!isDigestHex(name) || actual !== name) {
-    const asked = typeof name === 'string' ? JSON.stringify(name.slice(0, 80)) : typeof name;
-    return fail('name-mismatch', `content hashes to ${actual}, not the name asked for (${asked})`);
-  }
-
-  const wire = unpackWire(bytes, DISTRIBUTION_CODEC, '');
-  if (!wire.ok) return asMalformed(DISTRIBUTION_CODEC, wire);
-  if (!isWireMap(wire.value)) return fail('malformed', 'not-a-map: a signed distribution file is a map');
-  const version = versionProblem(DISTRIBUTION_CODEC, wire.value, 'signed container');
-  if (version !== undefined) return version;
-  const read = readBody(DISTRIBUTION_CODEC, wire.value, (r) => ({
-    v: r.int('v', DISTRIBUTION_VERSION, DISTRIBUTION_VERSION),
-    alg: r.string('alg', ALG_PATTERN, 64),
-    keyId: r.string('keyId', KEY_ID_PATTERN, 64),
-    body: r.bytes('body', 0, caps.maxFileBytes),
-    sig: r.bytes('sig', 1, MAX_SIG_BYTES),
-  }));
-  if (!read.ok) return asMalformed(DISTRIBUTION_CODEC, read);
-  const { alg, keyId, body, sig } = read.value;
-  if (alg !== DISTRIBUTION_SIGNATURE_ALG) return fail('unsupported-algorithm', `algorithm ${JSON.stringify(alg)}; only ${DISTRIBUTION_SIGNATURE_ALG}`, 'alg');
-  if (!sameBytes(packWire(containerWire(keyId, body, sig), 'container'), bytes)) {
-    return fail('non-canonical', 'the container is not in its canonical encoding (field order and shortest msgpack forms)');
-  }
-
-  const publicKey = publicKeys.get(keyId);
-  if (publicKey === undefined) return fail('unknown-key', `no public key for key id ${JSON.stringify(keyId)}`, 'keyId');
-  ensure(publicKey instanceof Uint8Array && isSec1PointShape(publicKey), `publicKeys.${keyId}`, 'must be a SEC1 P-256 point (33 or 65 bytes)');
-  const compact = derToCompact(sig);
-  if (compact === undefined || scalar(compact.subarray(32)) > HALF_ORDER) {
-    return fail('signature-encoding', 'not a strict DER ECDSA P-256 signature with low s', 'sig');
-  }
-  if (!crypto.p256Verify(publicKey, distributionSigningMessage(keyId, body), sig)) {
-    return fail('bad-signature', `the signature does not verify under key ${JSON.stringify(keyId)}`, 'sig');
-  }
-  return decodeDistributionFile(crypto, body, caps);
+  const opened = openContainer(crypto, publicKeys, name, bytes, caps.maxFileBytes);
+  if (!opened.ok) return opened;
+  return decodeDistributionFile(crypto, opened.value.body, caps);
 }
