@@ -7,10 +7,8 @@
  * - Inbox: each actor is subscribed to `tc/v1/<role>/<id>/inbox`; envelopes
  *   and bodies are decoded and checked before the machine sees
  *   `msg.<type>`; rejections are counted and logged, never thrown.
- * - Timers: `timer.set` arms the scheduler; deadlines also live in the
- *   machine context, so `restore` re-arms them from a persisted snapshot.
- * - Persistence: `persist` writes every actor's snapshot to the Store;
- *   `spawn` restores from it when present and sends `host.resume`.
+ * - Timers: `timer.set` arms the scheduler; deadlines live in context too.
+ * - Persistence: `persist` writes snapshots; `spawn` restores, `host.resume`s.
  * - Journaled actors (journal.ts, intake.ts): inputs are journaled (appends
  *   pipelined: a burst shares one commit) and applied in journal order.
  *   `spawn` replays the journal after the snapshot or, with `journal: {
@@ -27,7 +25,7 @@ import { MisuseError } from '../../protocol/errors.ts';
 import { decodeEnvelope } from '../../protocol/wire/envelope.ts';
 import type { MessageRegistry } from '../../protocol/wire/messages.ts';
 import { actorAddress, inboxTopic, type Role } from '../../protocol/wire/topics.ts';
-import { admitted, checkAdmission, JournalIntake, type Admission } from './intake.ts';
+import { admitted, checkAdmission, JournalIntake, StartGate, type Admission } from './intake.ts';
 import { ActorJournal, type JournaledEvent, type JournalOptions } from './journal.ts';
 import { outgoingEnvelope, publishBlobs } from './outbox.ts';
 import { decodeSnapshot, encodeSnapshot, snapshotKey } from './snapshots.ts';
@@ -96,6 +94,8 @@ interface Running {
   readonly journal: ActorJournal | undefined;
   /** A journaled actor's inputs: pipelined appends, applied in journal order. */
   intake: JournalIntake | undefined;
+  /** Unjournaled actors: inputs held until host.start / host.resume. */
+  readonly gate: StartGate<JournaledEvent>;
   /** Replaying a whole journal: emitted effects are dropped, not interpreted. */
   silent: boolean;
 }
@@ -157,6 +157,7 @@ export class Host {
       failed: false,
       journal,
       intake: undefined,
+      gate: new StartGate(),
       // Set before start(): a fully replayed actor's initial entry effects were carried out long ago too.
       silent: journal?.snapshots === false && (await journal.hasEvents()),
     };
@@ -191,10 +192,11 @@ export class Host {
       // It is journaled first, ahead of any input waiting behind the gate.
       if (running.intake === undefined) this.send(running, { type: 'host.start', at });
       else running.intake.open({ type: 'host.start', at });
-      return;
+      return running.gate.open((event) => this.send(running, event));
     }
     this.rearmTimers(running);
     this.send(running, { type: 'host.resume', at });
+    running.gate.open((event) => this.send(running, event));
     running.intake?.open();
     if (journal !== undefined) await this.work.idle();
   }
@@ -244,7 +246,7 @@ export class Host {
 
   /** Deliver a state-changing input: to the machine, or (journaled) to the intake. */
   private input(running: Running, event: JournaledEvent): void {
-    if (running.intake === undefined) this.send(running, event);
+    if (running.intake === undefined) running.gate.pass(event, (e) => this.send(running, e));
     else running.intake.push(event);
   }
 

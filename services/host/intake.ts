@@ -237,3 +237,26 @@ export class JournalIntake {
     this.hooks.logger.error(msg, { actor: this.hooks.address, ...(event !== undefined ? { event: event.type } : {}), error: String(error) });
   }
 }
+
+/**
+ * Holds the inputs of an unjournaled actor until it has had `host.start` or
+ * `host.resume`: a subscription hands over retained messages at once, and a
+ * machine still `idle` would drop them (regression: a phone spawned after
+ * the key server's last publication never saw its retained index).
+ */
+export class StartGate<E> {
+  private held: E[] | null = [];
+
+  /** Deliver now when open, else hold in arrival order. */
+  pass(event: E, deliver: (event: E) => void): void {
+    if (this.held === null) deliver(event);
+    else this.held.push(event);
+  }
+
+  /** Open for good, delivering what was held. */
+  open(deliver: (event: E) => void): void {
+    const held = this.held ?? [];
+    this.held = null;
+    for (const event of held) deliver(event);
+  }
+}
