@@ -43,7 +43,7 @@ export function withdraw(ledger: Ledger, upload: Upload, reason: string): number
   upload.reason = reason;
   ledger.counters.uploadsWithdrawn++;
   let dropped = 0;
-  for (const id of upload.recordIds) if (ledger.dropRecord(id)) dropped++;
+  for (const id of upload.recordIds) if (ledger.dropRecord(id, upload.at)) dropped++;
   return dropped;
 }
 

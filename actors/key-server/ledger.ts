@@ -64,6 +64,12 @@ export interface LiveRecord {
   published: boolean;
   /** First instant it is past retention. */
   expiresAt: SimMillis;
+  /**
+   * When it (re)entered distribution. An upload older than this holds no
+   * reference to it: its own reference ended when the record expired, and the
+   * record is back because a later upload carried it again.
+   */
+  liveSince: SimMillis;
 }
 
 /** A status kept for rejected and chaff uploads, bounded (oldest forgotten first). */
@@ -148,8 +154,8 @@ export class Ledger {
     }
   }
 
-  /** Put one reference of `record` into distribution. */
-  addRecord(id: RecordId, record: DiagnosisRecord, expiresAt: SimMillis): void {
+  /** Put one reference of `record` into distribution (at `at`). */
+  addRecord(id: RecordId, record: DiagnosisRecord, expiresAt: SimMillis, at: SimMillis): void {
     this.changedSinceFull = true;
     const live = this.records.get(id);
     if (live !== undefined) {
@@ -164,18 +170,24 @@ export class Ledger {
     if (gone !== undefined) {
       // Published, removed and back within one period: net, nothing changed for clients.
       this.removed.delete(id);
-      this.records.set(id, { record: gone.record, refs: 1, published: true, expiresAt: Math.max(expiresAt, gone.expiresAt) });
+      this.records.set(id, { record: gone.record, refs: 1, published: true, expiresAt: Math.max(expiresAt, gone.expiresAt), liveSince: at });
     } else {
-      this.records.set(id, { record, refs: 1, published: false, expiresAt });
+      this.records.set(id, { record, refs: 1, published: false, expiresAt, liveSince: at });
       this.added.add(id);
     }
     this.scheduleExpiry(id, expiresAt);
   }
 
-  /** Drop one reference (`all`: every reference, for expiry); true when the record left distribution. */
-  dropRecord(id: RecordId, all = false): boolean {
+  /**
+   * Drop the reference an upload made at `uploadedAt` (none if the record
+   * re-entered distribution after it), or every reference (`'all'`: expiry);
+   * true when the record left distribution.
+   */
+  dropRecord(id: RecordId, uploadedAt: SimMillis | 'all'): boolean {
     const live = this.records.get(id);
     if (live === undefined) return false;
+    const all = uploadedAt === 'all';
+    if (!all && live.liveSince > uploadedAt) return false;
     live.refs = all ? 0 : live.refs - 1;
     if (live.refs > 0) return false;
     this.changedSinceFull = true;
@@ -192,17 +204,26 @@ export class Ledger {
     else list.push(id);
   }
 
-  /** Remove every record past retention at `now`; returns how many left distribution. */
+  /**
+   * Remove every record past retention at `now`; returns how many left
+   * distribution. Off a period boundary (a late timer) the bucket holding
+   * `now` is visited too, and its ids not yet due stay scheduled.
+   */
   sweepExpired(now: SimMillis): number {
-    const last = Math.floor(now / this.periodMs);
+    const last = Math.ceil(now / this.periodMs);
     let dropped = 0;
     for (const [bucket, ids] of this.expiry) {
       if (bucket > last) continue;
-      this.expiry.delete(bucket);
+      const later: RecordId[] = [];
       for (const id of ids) {
         const live = this.records.get(id);
-        if (live !== undefined && live.expiresAt <= now && this.dropRecord(id, true)) dropped++;
+        if (live === undefined) continue;
+        if (live.expiresAt <= now) {
+          if (this.dropRecord(id, 'all')) dropped++;
+        } else if (Math.ceil(live.expiresAt / this.periodMs) === bucket) later.push(id);
       }
+      if (later.length > 0) this.expiry.set(bucket, later);
+      else this.expiry.delete(bucket);
     }
     this.counters.recordsExpired += dropped;
     return dropped;

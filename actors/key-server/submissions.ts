@@ -110,9 +110,10 @@ function rejectUpload(ledger: Ledger, trackingId: string, to: Requester, at: Sim
 function refuseRecords(deps: KeyServerDeps, ledger: Ledger, config: KeyServerConfig, records: readonly IdentifiedRecord[], at: SimMillis): string | undefined {
   if (records.some((r) => startsInFuture(r, at, config))) return 'future-key';
   for (const r of records) if (r.protocol === 'tcn-report' && !deps.verifyTcnReport(r.report)) return 'bad-tcn-signature';
-  let fresh = 0;
-  for (const r of records) if (!ledger.records.has(r.id)) fresh++;
-  if (ledger.records.size + fresh > config.maxRecords) return 'capacity';
+  // Distinct ids that would enter distribution: not stale, not live already.
+  const fresh = new Set<string>();
+  for (const r of records) if (!ledger.records.has(r.id) && recordExpiry(r, at, config.retentionMs) > at) fresh.add(r.id);
+  if (ledger.records.size + fresh.size > config.maxRecords) return 'capacity';
   return undefined;
 }
 
@@ -163,7 +164,7 @@ export function upload(deps: KeyServerDeps, context: KeyServerContext, body: Key
       continue;
     }
     const { id, ...plain } = record;
-    ledger.addRecord(id, plain, expiresAt);
+    ledger.addRecord(id, plain, expiresAt, at);
     recordIds.push(id);
   }
   ledger.addUpload({ trackingId, providerId: code.providerId, at, recordIds, state: 'accepted', reason: '' });

@@ -16,6 +16,7 @@ import { nobleSuite } from '../../protocol/crypto/noble.ts';
 import type { CryptoSuite } from '../../protocol/crypto/suite.ts';
 import { MisuseError } from '../../protocol/errors.ts';
 import { keyServerMessages } from '../../protocol/keyserver/messages.ts';
+import { sightingIdsOf } from '../../protocol/keyserver/sightings.ts';
 import { verifyTcnReport } from '../../protocol/tcn/report.ts';
 import { distributionIndexCodec } from '../../protocol/keyserver/distribution-index.ts';
 import { actorAddress, actorTopic } from '../../protocol/wire/topics.ts';
@@ -51,6 +52,7 @@ export function keyServerDeps(secrets: KeyServerSecrets, crypto: CryptoSuite = n
     signer: { crypto: nobleSuite, signingKey: secrets.signingKey, keyId: secrets.keyId },
     pepper: secrets.pepper,
     verifyTcnReport: (report) => verifyTcnReport(crypto, report).ok,
+    sightingsOf: (record) => sightingIdsOf(crypto, record),
   };
 }
 

@@ -306,7 +306,7 @@ describe('fuzz: key-server codecs → verdicts with known reasons only', () => {
 // -------------------------------------------------------------------- the machine
 
 describe('fuzz: hostile uploads of valid shape → the key-server machine stays up and answers each exactly once', () => {
-  const CONFIG: Partial<KeyServerConfig> = { periodMs: HOUR, fullEveryMs: DAY, retentionMs: 2 * DAY, statusMemory: 48, maxRecords: 30, lockoutKeys: 16 };
+  const CONFIG: Partial<KeyServerConfig> = { periodMs: HOUR, fullEveryMs: DAY, retentionMs: 2 * DAY, statusMemory: 48, maxRecords: 16, lockoutKeys: 16 };
   const RUNS = 200;
   const UPLOADS_PER_RUN = 50;
   const BAD_TCN = 0xba;

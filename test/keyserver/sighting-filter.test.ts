@@ -18,6 +18,10 @@ import {
   signSightingFilter,
   type SightingFilter,
 } from '../../protocol/keyserver/sighting-filter.ts';
+import { DP3T_SIGHTING_DAYS, sightingIdsOf } from '../../protocol/keyserver/sightings.ts';
+import { ephIdsForDay } from '../../protocol/dp3t/lowcost.ts';
+import { rpisForTek } from '../../protocol/gaen/keys.ts';
+import { createTcnReport } from '../../protocol/tcn/report.ts';
 import { nodeSuite } from '../../services/crypto/node.ts';
 import { freshCode, KeyServerDriver, KS_KEY_ID, KS_PUBLIC_KEYS, KS_SIGNING_KEY, MINUTE, registerBody, replyBody, T0, tekAt, testDeps, uploadBody } from '../support/key-server-fixtures.ts';
 import { nobleSuite } from '../../protocol/crypto/noble.ts';
@@ -77,6 +81,26 @@ describe('sighting filters: codec (SPECS §6 GCS with BIP158 parameters)', () =>
     const index = { seq: 3, entries: [{ delta: DELTA, filter: OTHER_DELTA }] };
     expect(filterIndexCodec.decode(filterIndexCodec.encode(index))).toEqual({ ok: true, value: index });
     expect(filterIndexCodec.decode({ v: 1, seq: 3, entries: new Uint8Array(63) })).toMatchObject({ ok: false, reason: 'field-length' });
+  });
+});
+
+describe('sighting identifiers of a record (what phones hear)', () => {
+  it('GAEN TEK → its 144 RPIs (SPECS §1.3); DP-3T seed → 14 days × 96 EphIDs (SPECS §2.1); TCN report → tcn_j1..tcn_j2 (SPECS §3); a forged report → none', () => {
+    const tek = tekAt(1, T0);
+    const rpis = sightingIdsOf(nodeSuite, tek);
+    expect(rpis).toHaveLength(144);
+    expect(rpis[5]).toEqual(rpisForTek(nodeSuite, tek.key, tek.rollingStartIntervalNumber, 144)[5]);
+    const seed = nodeSuite.sha256(new TextEncoder().encode('dp3t seed'));
+    const ephIds = sightingIdsOf(nodeSuite, { protocol: 'dp3t-seed', seed, day: 20_000 });
+    expect(ephIds).toHaveLength(DP3T_SIGHTING_DAYS * 96);
+    expect(ephIds.slice(0, 96)).toEqual(ephIdsForDay(nodeSuite, seed));
+    const rak = nodeSuite.sha256(new TextEncoder().encode('rak'));
+    const report = createTcnReport(nodeSuite, rak, 3, 12, { type: 0, data: new Uint8Array(0) });
+    expect(sightingIdsOf(nodeSuite, { protocol: 'tcn-report', report })).toHaveLength(10);
+    const forged = report.slice();
+    forged[40] = (forged[40] ?? 0) ^ 1;
+    expect(sightingIdsOf(nodeSuite, { protocol: 'tcn-report', report: forged })).toEqual([]);
+    for (const id of [...rpis, ...ephIds]) expect(id).toHaveLength(16);
   });
 });
 
