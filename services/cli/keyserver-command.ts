@@ -108,6 +108,7 @@ interface ServeFlags extends CommonFlags {
   fullEveryS?: number;
   retentionDays?: number;
   maxRecords?: number;
+  sightingFilters?: true;
 }
 
 async function serve(flags: ServeFlags): Promise<void> {
@@ -121,6 +122,7 @@ async function serve(flags: ServeFlags): Promise<void> {
       ...(flags.fullEveryS !== undefined ? { fullEveryMs: flags.fullEveryS * MS.second } : {}),
       ...(flags.retentionDays !== undefined ? { retentionMs: flags.retentionDays * MS.day } : {}),
       ...(flags.maxRecords !== undefined ? { maxRecords: flags.maxRecords } : {}),
+      ...(flags.sightingFilters === true ? { sightingFilters: true } : {}),
     });
     const store = await openSqliteStore(where.db);
     const opened = await openBus(flags.broker !== undefined ? { kind: 'url', url: flags.broker } : { kind: 'embedded', port: flags.port }, `key-server.${flags.id}`, logger);
@@ -182,6 +184,7 @@ export function registerKeyserver(program: Command): void {
     .option('--full-every-s <s>', 'full dump period, seconds (default 86400)', intFlag('--full-every-s', 1))
     .option('--retention-days <d>', 'key retention, days (default 14)', intFlag('--retention-days', 1, 365))
     .option('--max-records <n>', 'records in distribution at most (default 1000000)', intFlag('--max-records', 1, 1_000_000))
+    .option('--sighting-filters', 'also publish a Golomb-coded sighting filter per delta (retained index tc/v1/keys/<id>.filters)')
     .action((flags: ServeFlags) => serve(flags));
   const provider = ks.command('provider').description('healthcare provider accounts');
   common(provider.command('add').argument('<providerId>').description('add a provider')).action((id: string, flags: CommonFlags) => admin(flags, 'keys.provider.add', { providerId: id }));

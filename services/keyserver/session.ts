@@ -43,9 +43,10 @@ const storedConfigSchema = z.strictObject({
   fullEveryMs: z.number().int().positive(),
   retentionMs: z.number().int().positive(),
   maxRecords: z.number().int().positive(),
+  sightingFilters: z.boolean().default(false),
 });
 
-type Overrides = Partial<Pick<KeyServerConfig, 'periodMs' | 'fullEveryMs' | 'retentionMs' | 'maxRecords'>>;
+type Overrides = Partial<Pick<KeyServerConfig, 'periodMs' | 'fullEveryMs' | 'retentionMs' | 'maxRecords' | 'sightingFilters'>>;
 
 /**
  * The configuration stored beside the log, created from `overrides` on first
@@ -54,7 +55,7 @@ type Overrides = Partial<Pick<KeyServerConfig, 'periodMs' | 'fullEveryMs' | 'ret
 export function loadServerConfig(path: string, overrides: Overrides = {}): KeyServerConfig {
   if (!existsSync(path)) {
     const config = resolveKeyServerConfig(overrides);
-    const stored = { v: 1, periodMs: config.periodMs, fullEveryMs: config.fullEveryMs, retentionMs: config.retentionMs, maxRecords: config.maxRecords };
+    const stored = { v: 1, periodMs: config.periodMs, fullEveryMs: config.fullEveryMs, retentionMs: config.retentionMs, maxRecords: config.maxRecords, sightingFilters: config.sightingFilters };
     writeFileSync(path, `${JSON.stringify(stored, null, 2)}\n`, { flag: 'wx' });
     return config;
   }
