@@ -296,7 +296,7 @@ describe('key server: the journal is the source of truth (issue 4 "Event log")',
     const providers = ['clinic-a', 'clinic-b'];
     const codes = providers.flatMap((p) => Array.from({ length: 6 }, () => ({ p, code: freshCode(p, T0) })));
     for (const p of providers) inputs.push({ type: 'keys.provider.add', body: { providerId: p }, at: T0, from: 'operator/op' });
-    for (const { p, code } of codes) inputs.push({ type: 'keys.codes.register', body: registerBody(code), at: T0, from: 'operator/op' });
+    for (const { code } of codes) inputs.push({ type: 'keys.codes.register', body: registerBody(code), at: T0, from: 'operator/op' });
     codes.forEach(({ code }, i) => {
       inputs.push({ type: 'keys.upload', body: uploadBody(code.text, [tekAt(i * 10, T0 + i * PERIOD), tekAt(i * 10 + 1, T0 + i * PERIOD, 2)]), at: T0 + i * PERIOD + 7, from: `phone/p${i}` });
       inputs.push({ type: 'tick', body: null, at: T0 + (i + 1) * PERIOD, from: '' });
