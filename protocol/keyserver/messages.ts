@@ -50,11 +50,14 @@ const DETAIL_PATTERN = /^[^\p{Cc}]{0,512}$/u;
 export const UPLOAD_STATES = ['accepted', 'rejected', 'withdrawn', 'expired', 'unknown'] as const;
 export type UploadState = (typeof UPLOAD_STATES)[number];
 
+const NO_PADDING = new Uint8Array(0);
+
 export interface KeysUpload {
   readonly code: UploadCode;
   /** Canonical record bytes, concatenated (distribution-records.ts), 1..MAX_UPLOAD_RECORDS records. */
   readonly records: Uint8Array;
   readonly chaff: boolean;
+  /** Ignored filler (decoded as empty): the client pads real and chaff uploads to one size bucket. */
   readonly padding: Uint8Array;
 }
 export interface TrackingRef {
@@ -136,7 +139,8 @@ function decodeUpload(body: WireValue): Verdict<KeysUpload> {
   if (!fields.ok) return fields;
   const code = parseUploadCode(fields.value.code);
   if (!code.ok) return reject('keys.upload', 'bad-code', `${code.reason}: ${code.detail}`, 'code');
-  return { ok: true, value: { ...fields.value, code: code.value } };
+  // Padding only shapes the wire size; dropping it here keeps it out of the event log.
+  return { ok: true, value: { ...fields.value, code: code.value, padding: NO_PADDING } };
 }
 
 export const keysUploadCodec: MessageCodec<KeysUpload> = {

@@ -12,9 +12,8 @@
  * - Journaled actors (journal.ts, intake.ts): inputs are journaled (appends
  *   pipelined: a burst shares one commit) and applied in journal order.
  *   `spawn` replays the journal after the snapshot or, with `journal: {
- *   snapshots: false }`, all of it *silently*: effects are dropped, since
- *   re-emitting a whole history would resend every reply ever made; timers
- *   are then re-armed and `host.resume` sent, as for a snapshot.
+ *   snapshots: false }`, all of it *silently* (re-emitting a history would
+ *   resend every reply ever made), then re-arms timers, sends `host.resume`.
  * - Admission (intake.ts): `admit` and `maxPending` refuse a decoded message
  *   before it is journaled; refusals are counted as `admit.<reason>`.
  */
@@ -281,6 +280,7 @@ export class Host {
     running.actor.send(event);
   }
 
+  /** Decode, admit, input. The event carries the decoded body only (the raw one twice doubled the journal). */
   private deliver(running: Running, topic: string, payload: Uint8Array): void {
     this.stats.received++;
     const envelope = decodeEnvelope(payload);
@@ -297,7 +297,7 @@ export class Host {
       this.options.logger.debug('rejected body', { actor: running.address, type: envelope.value.type, reason: body.reason });
       return;
     }
-    const event = { type: `msg.${envelope.value.type}`, at: this.options.scheduler.now(), envelope: envelope.value, body: body.value };
+    const event = { type: `msg.${envelope.value.type}`, at: this.options.scheduler.now(), envelope: { ...envelope.value, body: null }, body: body.value };
     const state = { topic, pending: running.intake?.pending ?? 0, context: (running.actor.getSnapshot() as { context?: unknown }).context };
     if (admitted(running.spec, event, state, { address: running.address, stats: this.stats, logger: this.options.logger })) this.input(running, event);
   }
