@@ -60,7 +60,6 @@ export function configFor(records: number): Partial<KeyServerConfig> {
 /** Admission that never throttles the bench (the front door's cost is still paid). */
 export const OPEN_ADMISSION: AdmissionConfig = {
   perClient: { capacity: 1e12, refillPerSecond: 1e12 },
-  perSource: { capacity: 1e12, refillPerSecond: 1e12 },
   aggregate: { capacity: 1e12, refillPerSecond: 1e12 },
   trackedKeys: 100_000,
 };

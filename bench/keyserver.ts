@@ -15,6 +15,7 @@
  *   KS_BENCH_SCALE=0.05          scale every size (default 1: the issue's sizes)
  *   KS_BENCH_ONLY=ingest,gcs     run only these parts (ingest = ingest-memory + ingest-aedes,
  *                                export, rebuild, gcs)
+ *   KS_BENCH_WINDOW=2000         requests in flight of the server-side ingest row (ingest-server)
  *   KS_BENCH_CLIENTS=500         concurrent clients over the memory bus (aedes: KS_BENCH_MQTT_CLIENTS=100)
  *   KS_BENCH_MQTT_UPLOADS=…      uploads of the aedes row (default: as the memory row)
  *   TRACECITY_BENCH_DIR=/path    where the SQLite logs go (default the OS temp dir:
@@ -27,6 +28,7 @@ import { exportBench } from './keyserver-export.ts';
 import { envInt, note, partWanted, SCALE, scaled } from './keyserver-fixtures.ts';
 import { gcsBench } from './keyserver-gcs.ts';
 import { ingestBench } from './keyserver-ingest.ts';
+import { serverIngestBench } from './keyserver-ingest-server.ts';
 import { rebuildBench } from './keyserver-rebuild.ts';
 import type { BenchModule, BenchRow } from './report.ts';
 
@@ -44,6 +46,9 @@ export const keyserverBench: BenchModule = async () => {
     const uploads = scaled(INGEST_UPLOADS, 100);
     if (partWanted('ingest') || partWanted('ingest-memory')) {
       rows.push(...(await ingestBench({ transport: 'memory', uploads, clients: envInt('KS_BENCH_CLIENTS', 500), dir, checkRebuild: true })));
+    }
+    if (partWanted('ingest') || partWanted('ingest-server')) {
+      rows.push(...(await serverIngestBench(uploads, envInt('KS_BENCH_WINDOW', 2000), dir)));
     }
     if (partWanted('ingest') || partWanted('ingest-aedes')) {
       const mqttUploads = envInt('KS_BENCH_MQTT_UPLOADS', uploads);

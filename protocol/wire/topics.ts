@@ -117,6 +117,15 @@ export function airTopic(cell: string): string {
 
 export const AIR_FILTER = `${TOPIC_ROOT}/sim/air/+`;
 
+/**
+ * A phone's own upload topic at a key server (docs/decisions/0006): the last
+ * level is the phone's actor id, so the secure profile's ACL can bind it to
+ * the phone's login and the server can hold the sender to it.
+ */
+export function keyServerUploadTopic(serverId: string, phoneId: string): string {
+  return `${actorTopic('key-server', serverId, 'uploads')}/${segment(phoneId, 'phoneId')}`;
+}
+
 export function keysTopic(name: string): string {
   return `${TOPIC_ROOT}/keys/${segment(name, 'name')}`;
 }

@@ -1,6 +1,7 @@
 /**
  * `tracecity keyserver …` (issue 4; docs/decisions/0006):
  *
+ *   init                                    create the log, its secrets and its fixed configuration
  *   serve                                   run the server (embedded aedes on --port, or --broker)
  *   provider add <id> | provider revoke <id> [--retroactive --since T]
  *   codes issue --provider P --count N [--lifetime-h H]   prints the codes, one per line (JSON)
@@ -14,7 +15,7 @@
  * stdout; logs go to stderr.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { createKeyServerMachine } from '../../actors/key-server/key-server.ts';
@@ -30,9 +31,9 @@ import { rebuildFromJournal } from '../host/rebuild.ts';
 import { createLogger } from '../log.ts';
 import { DirectoryBlobStore } from '../keyserver/blobs.ts';
 import { lockLog } from '../keyserver/lock.ts';
-import { loadOrCreateSecrets, publicKeyPath } from '../keyserver/secrets.ts';
+import { loadOrCreateSecrets, loadSecrets, publicKeyPath } from '../keyserver/secrets.ts';
 import { keyServerDeps, startKeyServerService } from '../keyserver/service.ts';
-import { keyServerPaths, loadServerConfig, realTime, withKeyServer, type KeyServerPaths } from '../keyserver/session.ts';
+import { keyServerPaths, loadServerConfig, realTime, requireLog, withKeyServer, type KeyServerPaths } from '../keyserver/session.ts';
 import { openSqliteStore } from '../store/sqlite.ts';
 import { brokerUrlFlag, ConfigError, intFlag, logLevelFlag, type LogLevel } from './options.ts';
 import { onShutdown } from './shutdown.ts';
@@ -78,7 +79,8 @@ function admin(flags: CommonFlags, type: string, body: Record<string, unknown>):
 
 async function rebuild(flags: CommonFlags): Promise<{ context: KeyServerContext; events: number; ms: number }> {
   const where = paths(flags);
-  const secrets = loadOrCreateSecrets(where.secrets);
+  requireLog(where);
+  const secrets = loadSecrets(where.secrets);
   const config = loadServerConfig(where.config);
   const store = await openSqliteStore(where.db);
   try {
@@ -102,13 +104,51 @@ function summary(context: KeyServerContext): Record<string, unknown> {
   };
 }
 
-interface ServeFlags extends CommonFlags {
-  port: number;
+interface ConfigFlags {
   periodS?: number;
   fullEveryS?: number;
   retentionDays?: number;
   maxRecords?: number;
   sightingFilters?: true;
+}
+
+/** The machine's configuration from serve/init flags (only those given: the rest are the log's or the defaults). */
+function configOverrides(flags: ConfigFlags): Parameters<typeof loadServerConfig>[1] {
+  return {
+    ...(flags.periodS !== undefined ? { periodMs: flags.periodS * MS.second } : {}),
+    ...(flags.fullEveryS !== undefined ? { fullEveryMs: flags.fullEveryS * MS.second } : {}),
+    ...(flags.retentionDays !== undefined ? { retentionMs: flags.retentionDays * MS.day } : {}),
+    ...(flags.maxRecords !== undefined ? { maxRecords: flags.maxRecords } : {}),
+    ...(flags.sightingFilters === true ? { sightingFilters: true } : {}),
+  };
+}
+
+/** `init`: the log, its secrets and its fixed configuration, nothing else. */
+async function init(flags: CommonFlags & ConfigFlags): Promise<void> {
+  const where = paths(flags);
+  if (existsSync(where.db)) throw new ConfigError([`${where.db} exists already (its configuration is fixed: see ${where.config})`]);
+  const release = lockLog(where.db);
+  try {
+    loadOrCreateSecrets(where.secrets);
+    const config = loadServerConfig(where.config, configOverrides(flags));
+    await (await openSqliteStore(where.db)).close();
+    print({ db: where.db, secrets: where.secrets, publicKey: publicKeyPath(where.secrets), files: where.files, config: { periodMs: config.periodMs, fullEveryMs: config.fullEveryMs, retentionMs: config.retentionMs, maxRecords: config.maxRecords, sightingFilters: config.sightingFilters } });
+  } finally {
+    release();
+  }
+}
+
+function configOptions(command: Command): Command {
+  return command
+    .option('--period-s <s>', 'delta period, seconds (default 900; fixed when the log is created)', intFlag('--period-s', 1))
+    .option('--full-every-s <s>', 'full dump period, seconds (default 86400)', intFlag('--full-every-s', 1))
+    .option('--retention-days <d>', 'key retention, days (default 14)', intFlag('--retention-days', 1, 365))
+    .option('--max-records <n>', 'records in distribution at most (default 1000000)', intFlag('--max-records', 1, 1_000_000))
+    .option('--sighting-filters', 'also publish a Golomb-coded sighting filter per delta (retained index tc/v1/keys/<id>.filters)');
+}
+
+interface ServeFlags extends CommonFlags, ConfigFlags {
+  port: number;
 }
 
 async function serve(flags: ServeFlags): Promise<void> {
@@ -117,24 +157,21 @@ async function serve(flags: ServeFlags): Promise<void> {
   const release = lockLog(where.db);
   try {
     const secrets = loadOrCreateSecrets(where.secrets);
-    const config = loadServerConfig(where.config, {
-      ...(flags.periodS !== undefined ? { periodMs: flags.periodS * MS.second } : {}),
-      ...(flags.fullEveryS !== undefined ? { fullEveryMs: flags.fullEveryS * MS.second } : {}),
-      ...(flags.retentionDays !== undefined ? { retentionMs: flags.retentionDays * MS.day } : {}),
-      ...(flags.maxRecords !== undefined ? { maxRecords: flags.maxRecords } : {}),
-      ...(flags.sightingFilters === true ? { sightingFilters: true } : {}),
-    });
+    const config = loadServerConfig(where.config, configOverrides(flags));
     const store = await openSqliteStore(where.db);
+    const blobs = new DirectoryBlobStore(where.files);
+    const leftovers = await blobs.removeTemporaries();
+    if (leftovers > 0) logger.warn('removed temporary files a killed server left in the distribution directory', { count: leftovers });
     const opened = await openBus(flags.broker !== undefined ? { kind: 'url', url: flags.broker } : { kind: 'embedded', port: flags.port }, `key-server.${flags.id}`, logger);
     const scheduler = realTime();
     const started = performance.now();
-    const service = await startKeyServerService({ serverId: flags.id, bus: opened.bus, store, blobs: new DirectoryBlobStore(where.files), scheduler, logger, secrets, config });
+    const service = await startKeyServerService({ serverId: flags.id, bus: opened.bus, store, blobs, scheduler, logger, secrets, config });
     print({ ready: true, serverId: flags.id, bus: opened.description, db: where.db, files: where.files, publicKey: publicKeyPath(where.secrets), startMs: Math.round(performance.now() - started) });
     await onShutdown(logger, async () => {
       await service.stop();
       scheduler.cancelAll();
       const context = service.context();
-      print({ stopped: true, records: context.ledger.records.size, counters: context.ledger.counters, admission: service.admission.stats, files: service.files.stats, host: service.host.stats });
+      print({ stopped: true, stateDigest: stateDigest(nodeSuite, context.ledger), records: context.ledger.records.size, counters: context.ledger.counters, admission: service.admission.stats, files: service.files.stats, host: service.host.stats });
       await opened.close();
       await store.close();
     });
@@ -145,7 +182,7 @@ async function serve(flags: ServeFlags): Promise<void> {
 
 async function exportZips(flags: CommonFlags & { out: string; region: string }): Promise<void> {
   const { context } = await rebuild(flags);
-  const secrets = loadOrCreateSecrets(paths(flags).secrets);
+  const secrets = loadSecrets(paths(flags).secrets);
   const keys: ExportKey[] = [];
   for (const { record } of context.ledger.records.values()) {
     if (record.protocol === 'gaen-tek') keys.push({ keyData: record.key, rollingStartIntervalNumber: record.rollingStartIntervalNumber, rollingPeriod: record.rollingPeriod, transmissionRiskLevel: record.transmissionRisk });
@@ -178,13 +215,9 @@ async function exportZips(flags: CommonFlags & { out: string; region: string }):
 
 export function registerKeyserver(program: Command): void {
   const ks = program.command('keyserver').description('Diagnosis-key server: serve, providers, codes, withdrawals, state, rebuild, export');
-  common(ks.command('serve').description('run the key server until SIGINT/SIGTERM'))
+  configOptions(common(ks.command('init').description('create the event log, its secrets and its (fixed) configuration'))).action((flags: CommonFlags & ConfigFlags) => init(flags));
+  configOptions(common(ks.command('serve').description('run the key server until SIGINT/SIGTERM (creates the log when there is none)')))
     .option('--port <n>', 'embedded broker port when no --broker is given (0: any free port)', intFlag('--port', 0, 65535), 1883)
-    .option('--period-s <s>', 'delta period, seconds (default 900; fixed when the log is created)', intFlag('--period-s', 1))
-    .option('--full-every-s <s>', 'full dump period, seconds (default 86400)', intFlag('--full-every-s', 1))
-    .option('--retention-days <d>', 'key retention, days (default 14)', intFlag('--retention-days', 1, 365))
-    .option('--max-records <n>', 'records in distribution at most (default 1000000)', intFlag('--max-records', 1, 1_000_000))
-    .option('--sighting-filters', 'also publish a Golomb-coded sighting filter per delta (retained index tc/v1/keys/<id>.filters)')
     .action((flags: ServeFlags) => serve(flags));
   const provider = ks.command('provider').description('healthcare provider accounts');
   common(provider.command('add').argument('<providerId>').description('add a provider')).action((id: string, flags: CommonFlags) => admin(flags, 'keys.provider.add', { providerId: id }));

@@ -10,7 +10,7 @@
  * second put is a no-op.
  */
 import { mkdirSync } from 'node:fs';
-import { open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BlobStore } from '../../actors/ports.ts';
 import { MisuseError } from '../../protocol/errors.ts';
@@ -64,6 +64,17 @@ export class DirectoryBlobStore implements BlobStore {
       throw err;
     }
     await syncDirectory(this.dir);
+  }
+
+  /**
+   * Delete temporary files a killed writer left behind (`<name>.tmp-…`): no
+   * index names them, but a static server would expose them. Call only while
+   * holding the log's lock (the only writer). Returns how many were removed.
+   */
+  async removeTemporaries(): Promise<number> {
+    const leftovers = (await readdir(this.dir)).filter((f) => f.includes('.tmp-'));
+    for (const f of leftovers) await rm(join(this.dir, f), { force: true });
+    return leftovers.length;
   }
 
   async get(name: string): Promise<Uint8Array | undefined> {

@@ -27,9 +27,10 @@ import {
 import { formatUploadCode, issueUploadCode, parseUploadCode, UPLOAD_CODE_BYTES, type IssuedUploadCode } from '../../protocol/keyserver/upload-code.ts';
 import type { MessageCodec } from '../../protocol/wire/messages.ts';
 import type { WireValue } from '../../protocol/wire/msgpack.ts';
-import { actorTopic } from '../../protocol/wire/topics.ts';
+import { actorTopic, keyServerUploadTopic, parseActorAddress } from '../../protocol/wire/topics.ts';
+import { MisuseError } from '../../protocol/errors.ts';
 import { createRpc, type Rpc } from '../bus/rpc.ts';
-import { adminTopic, uploadsTopic } from './service.ts';
+import { adminTopic } from './service.ts';
 
 /** Uploads are padded to a multiple of this many bytes (records + padding). */
 export const UPLOAD_SIZE_BUCKET_BYTES = 1024;
@@ -76,6 +77,13 @@ export class KeyServerClient {
 
   private n = 0;
 
+  /** Uploads and status queries go to this phone's own topic (keyServerUploadTopic). */
+  private uploadTopic(): string {
+    const actor = parseActorAddress(this.options.address);
+    if (actor?.role !== 'phone') throw new MisuseError('options.address', 'only a phone (phone/<id>) uploads or asks an upload status');
+    return keyServerUploadTopic(this.options.serverId, actor.actorId);
+  }
+
   private async call<T>(topic: string, type: string, body: WireValue, replyCodec: MessageCodec<T>): Promise<T> {
     const reply = await this.rpc.request(topic, { type, id: `${this.options.address}.${++this.n}`, at: Date.now(), body });
     if (reply.type !== replyCodec.type) throw new KeyServerReplyError(`expected ${replyCodec.type}, got ${reply.type}`);
@@ -90,7 +98,7 @@ export class KeyServerClient {
     if (!parsed.ok) throw new KeyServerReplyError(`bad code: ${parsed.detail}`);
     const bytes = records instanceof Uint8Array ? records : packRecords(records);
     const body = keysUploadCodec.encode({ code: parsed.value, records: bytes, chaff, padding: paddingFor(bytes.length) });
-    return this.call(uploadsTopic(this.options.serverId), keysUploadCodec.type, body, keysUploadAckCodec).then((ack) => ack.trackingId);
+    return this.call(this.uploadTopic(), keysUploadCodec.type, body, keysUploadAckCodec).then((ack) => ack.trackingId);
   }
 
   /** A chaff upload shaped like `records` (same count and size), with a random code and random bytes. */
@@ -100,7 +108,7 @@ export class KeyServerClient {
   }
 
   status(trackingId: string): Promise<KeysStatusReply> {
-    return this.call(uploadsTopic(this.options.serverId), keysStatusCodec.type, keysStatusCodec.encode({ trackingId }), keysStatusReplyCodec);
+    return this.call(this.uploadTopic(), keysStatusCodec.type, keysStatusCodec.encode({ trackingId }), keysStatusReplyCodec);
   }
 
   /** An admin command (`keys.provider.add`, …) with its wire body. */

@@ -48,6 +48,12 @@ export function publicKeyPath(secretsPath: string): string {
   return `${secretsPath}.pub.pem`;
 }
 
+/** Load the secrets file; ConfigError when it is missing (a read-only command must not mint secrets). */
+export function loadSecrets(path: string): KeyServerSecrets {
+  if (!existsSync(path)) throw new ConfigError([`no secrets file at ${path} (it is created beside the log by \`tracecity keyserver init\` or \`serve\`)`]);
+  return loadOrCreateSecrets(path);
+}
+
 /** Load the secrets file, or create it (fresh CSPRNG secrets, mode 0600) when it does not exist. */
 export function loadOrCreateSecrets(path: string, keyId = 'tracecity-ks-1'): KeyServerSecrets {
   if (!existsSync(path)) {

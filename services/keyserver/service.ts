@@ -56,6 +56,7 @@ export function keyServerDeps(secrets: KeyServerSecrets, crypto: CryptoSuite = n
   };
 }
 
+/** The parent of every phone's upload topic (keyServerUploadTopic): `…/uploads/<phoneId>`. */
 export function uploadsTopic(serverId: string): string {
   return actorTopic('key-server', serverId, 'uploads');
 }
@@ -72,7 +73,7 @@ export function keyServerSpec(options: Pick<KeyServerServiceOptions, 'serverId' 
     machine: createKeyServerMachine(keyServerDeps(options.secrets, options.crypto)),
     input: { serverId: options.serverId, ...(options.config !== undefined ? { config: options.config } : {}) },
     journal: { snapshots: false },
-    subscribe: [uploadsTopic(options.serverId), adminTopic(options.serverId)],
+    subscribe: [`${uploadsTopic(options.serverId)}/+`, adminTopic(options.serverId)],
     admit: (event, state) => admission.admit(event, state.topic, state.context as KeyServerContext),
     maxPending: options.maxPending ?? DEFAULT_MAX_PENDING,
   };

@@ -23,7 +23,7 @@ import { WallScheduler } from '../time/wall.ts';
 import { DirectoryBlobStore } from './blobs.ts';
 import { KeyServerClient } from './client.ts';
 import { lockLog } from './lock.ts';
-import { loadOrCreateSecrets, type KeyServerSecrets } from './secrets.ts';
+import { loadSecrets, type KeyServerSecrets } from './secrets.ts';
 import { startKeyServerService, type KeyServerService } from './service.ts';
 
 export interface KeyServerPaths {
@@ -75,6 +75,13 @@ export function loadServerConfig(path: string, overrides: Overrides = {}): KeySe
   return resolveKeyServerConfig(stored);
 }
 
+/** ConfigError unless the log exists: only `init` and `serve` create one (their flags fix its configuration). */
+export function requireLog(paths: KeyServerPaths): void {
+  if (!existsSync(paths.db)) {
+    throw new ConfigError([`no key-server log at ${paths.db}: create it with \`tracecity keyserver init --db ${paths.db}\` (or \`serve\`), whose flags fix its configuration`]);
+  }
+}
+
 /** A wall-clock scheduler at speed 1 (a key server runs in real time; periods are configuration). */
 export function realTime(): WallScheduler {
   const now = Date.now();
@@ -90,9 +97,10 @@ export interface OfflineServer {
 
 /** The server on its log in this process, with an in-memory bus (offline admin commands, rebuild checks). */
 export async function openOfflineServer(paths: KeyServerPaths, serverId: string, logger: Logger): Promise<OfflineServer> {
+  requireLog(paths);
   const release = lockLog(paths.db);
   try {
-    const secrets = loadOrCreateSecrets(paths.secrets);
+    const secrets = loadSecrets(paths.secrets);
     const config = loadServerConfig(paths.config);
     const store = await openSqliteStore(paths.db);
     const hub = new MemoryHub();
@@ -124,7 +132,7 @@ export async function openOfflineServer(paths: KeyServerPaths, serverId: string,
  */
 export async function withKeyServer<T>(paths: KeyServerPaths, serverId: string, broker: string | undefined, logger: Logger, command: (client: KeyServerClient, secrets: () => KeyServerSecrets) => Promise<T>): Promise<T> {
   const address = { address: `host/cli-${process.pid}`, inbox: inboxTopic('host', `cli-${process.pid}`) };
-  const secrets = (): KeyServerSecrets => loadOrCreateSecrets(paths.secrets);
+  const secrets = (): KeyServerSecrets => loadSecrets(paths.secrets);
   if (broker !== undefined) {
     const opened = await openBus({ kind: 'url', url: broker }, `host.cli-${process.pid}`, logger);
     try {

@@ -40,8 +40,17 @@ async function waitForLine(proc: Proc, pattern: RegExp, timeoutMs: number): Prom
 }
 
 describe('tracecity keyserver (issue 4 "CLI")', () => {
-  it('offline: adds a provider, issues codes (printed once), reports state; rebuild gives the same digest and says how long it took', async () => {
+  it('offline: refuses a missing log, init creates it; adds a provider, issues codes (printed once), reports state; rebuild gives the same digest and says how long it took', async () => {
     const db = join(dir, 'offline.sqlite');
+    // No log yet: admin commands and rebuild refuse (exit 2) and create nothing.
+    for (const args of [['provider', 'add', 'clinic-a'], ['rebuild']]) {
+      const refused = await runTracecity(['keyserver', ...args, '--db', db]);
+      expect(refused.code).toBe(2);
+      expect(refused.stderr).toContain('keyserver init');
+    }
+    expect(readdirSync(dir).filter((f) => f.startsWith('offline'))).toEqual([]);
+    const created = json<{ config: { periodMs: number } }>((await runTracecity(['keyserver', 'init', '--db', db, '--period-s', '60'])).stdout);
+    expect(created.config.periodMs).toBe(60_000);
     expect(json<AdminResult>((await runTracecity(['keyserver', 'provider', 'add', 'clinic-a', '--db', db])).stdout)).toMatchObject({ ok: true, count: 1 });
     const issued = await runTracecity(['keyserver', 'codes', 'issue', '--provider', 'clinic-a', '--count', '5', '--db', db]);
     expect(issued.code).toBe(0);
@@ -74,11 +83,14 @@ describe('tracecity keyserver (issue 4 "CLI")', () => {
     const revoked = await runTracecity(['keyserver', 'provider', 'revoke', 'clinic-a', '--retroactive', '--since', '2026-01-01T00:00:00Z', '--db', db, '--broker', String(broker)]);
     expect(json<AdminResult>(revoked.stdout)).toMatchObject({ ok: true, count: 0 });
     const served = json<AdminResult>((await runTracecity(['keyserver', 'state', '--db', db, '--broker', String(broker)])).stdout);
+    expect(served.stateDigest).toMatch(/^[0-9a-f]{64}$/);
     server.child.kill('SIGTERM');
     expect(await exited(server, 20_000)).toBe(0);
-    expect(server.stdout()).toContain('"stopped":true');
+    // The digest at shutdown (publication ticks every second may follow the state query).
+    const stopped = json<{ stopped: boolean; stateDigest: string }>(server.stdout());
+    expect(stopped.stopped).toBe(true);
     const rebuilt = json<{ stateDigest: string }>((await runTracecity(['keyserver', 'rebuild', '--db', db])).stdout);
-    expect(rebuilt.stateDigest).toBe(served.stateDigest);
+    expect(rebuilt.stateDigest).toBe(stopped.stateDigest);
   }, 90_000);
 
   it('export writes export.zip files of the uploaded keys, padded and signed with the server key, that proto export verify accepts', async () => {

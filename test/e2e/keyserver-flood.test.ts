@@ -130,8 +130,8 @@ interface Run {
 }
 
 /** Admission's keyed limiters (private: read for the bounds only). */
-function limiters(admission: Admission): { clients: KeyedLimiter; sources: KeyedLimiter } {
-  return admission as unknown as { clients: KeyedLimiter; sources: KeyedLimiter };
+function limiters(admission: Admission): { clients: KeyedLimiter } {
+  return admission as unknown as { clients: KeyedLimiter };
 }
 
 const cleanup: (() => Promise<unknown>)[] = [];
@@ -308,7 +308,7 @@ function report(r: Run): string {
     .map((p) => Math.round(p.ackMs))
     .sort((a, b) => a - b);
   const perSecond = (n: number): number => Math.round((1000 * n) / steady.ms);
-  const { clients, sources } = limiters(service.admission);
+  const { clients } = limiters(service.admission);
   return JSON.stringify(
     {
       phones: phones.length,
@@ -335,7 +335,7 @@ function report(r: Run): string {
       counters: { ...context.ledger.counters, rejected: undefined },
       statuses: context.ledger.statuses.size,
       lockouts: { size: context.ledger.lockouts.size, evicted: context.ledger.lockouts.evicted },
-      limiters: { clients: clients.size, clientsEvicted: clients.evicted, sources: sources.size, sourcesEvicted: sources.evicted },
+      limiters: { clients: clients.size, clientsEvicted: clients.evicted },
       backlogMax: backlog.max,
       gc: r.gc,
       heap: heap.map((h) => ({ at: h.label, MB: +(h.heapUsed / MB).toFixed(2), attackSent: h.attackSent, drainMs: Math.round(h.drainMs), logMB: +(h.logBytes / MB).toFixed(2), admitted: h.admitted })),
@@ -377,11 +377,10 @@ describe('key server under a flood of garbage and wrong codes (issue 4 acceptanc
     expect(ledger.statuses.size).toBe(CONFIG.statusMemory);
     expect(ledger.lockouts.size).toBeLessThanOrEqual(CONFIG.lockoutKeys);
     expect(ledger.lockouts.evicted).toBeGreaterThan(0);
-    const { clients, sources } = limiters(run.service.admission);
-    for (const limiter of [clients, sources]) {
-      expect(limiter.size).toBeLessThanOrEqual(ADMISSION.trackedKeys);
-      expect(limiter.evicted).toBeGreaterThan(0);
-    }
+    const { clients } = limiters(run.service.admission);
+    expect(clients.size).toBeLessThanOrEqual(ADMISSION.trackedKeys);
+    expect(clients.size).toBe(run.service.admission.trackedClients);
+    expect(clients.evicted).toBeGreaterThan(0);
   });
 
   it('never lets the journal backlog exceed maxPending', () => {
@@ -401,7 +400,7 @@ describe('key server under a flood of garbage and wrong codes (issue 4 acceptanc
     expect(grown, `heap grew ${(grown / MB).toFixed(2)} MB over ${messages} attack messages`).toBeLessThan(limit);
   });
 
-  it('sheds each hostile kind where designed: garbage at the envelope, malformed bodies at the codec, admin commands as wrong-channel, hammerers locked out or rate-limited, shared inboxes rate-limited, wrong and replayed codes in the machine', () => {
+  it('sheds each hostile kind where designed: garbage at the envelope, malformed bodies at the codec, admin commands as wrong-channel, hammerers locked out or rate-limited, replies aimed at other inboxes refused, wrong and replayed codes in the machine', () => {
     const { stats } = run.service.host;
     const { byKind } = run.attacker.stats;
     const count = (prefix: string): number => Object.entries(stats.rejections).reduce((n, [reason, k]) => n + (reason.startsWith(prefix) ? k : 0), 0);
@@ -416,7 +415,7 @@ describe('key server under a flood of garbage and wrong codes (issue 4 acceptanc
     const { refused } = run.service.admission.stats;
     expect(refused['locked-out'] ?? 0).toBeGreaterThan(0);
     expect(refused['client-rate'] ?? 0).toBeGreaterThan(0); // the status hammerers
-    expect(refused['source-rate'] ?? 0).toBeGreaterThan(0); // fresh senders on shared inboxes
+    expect(refused['foreign-inbox'] ?? 0).toBeGreaterThan(0); // fresh senders aiming replies at shared inboxes
     for (let i = 0; i < HAMMERERS / 2; i++) expect(lockoutStatus(ledger.lockouts, config.lockout, `phone/hammer${i}`, Date.now()).locked).toBe(true);
     expect(ledger.counters.rejected['unknown-code'] ?? 0).toBeGreaterThan(0);
     expect(ledger.counters.rejected['used'] ?? 0).toBeGreaterThan(0);

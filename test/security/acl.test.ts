@@ -46,6 +46,19 @@ function onlyThese(action: AclAction, topic: string, yes: readonly Identity[]): 
 }
 
 describe('ACL: the role rules, sentence by sentence', () => {
+  it('key server (docs/decisions/0006): a phone uploads only on its own upload topic; providers and operators command; anyone requests files; only the key server reads them', () => {
+    onlyThese('publish', 'tc/v1/key-server/ks1/uploads/p1', [phone, host]); // host acts as phone/*
+    onlyThese('publish', 'tc/v1/key-server/ks1/uploads/p2', [phone2, host]);
+    onlyThese('subscribe', 'tc/v1/key-server/ks1/uploads/+', [keyServer]);
+    onlyThese('subscribe', 'tc/v1/key-server/ks2/uploads/+', []);
+    onlyThese('publish', 'tc/v1/key-server/ks1/admin', [health, host]);
+    onlyThese('subscribe', 'tc/v1/key-server/ks1/admin', [keyServer]);
+    onlyThese('publish', 'tc/v1/key-server/ks1/files', everyone);
+    onlyThese('subscribe', 'tc/v1/key-server/ks1/files', [keyServer]);
+    onlyThese('publish', 'tc/v1/keys/ks1', [keyServer]);
+    onlyThese('subscribe', 'tc/v1/keys/ks1.filters', everyone);
+  });
+
   it('<role>/<id>/inbox: anyone authenticated may publish; only the owner subscribes', () => {
     onlyThese('publish', 'tc/v1/phone/p1/inbox', everyone);
     onlyThese('publish', 'tc/v1/app-backend/a1/inbox', everyone);

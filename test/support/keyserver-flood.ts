@@ -120,9 +120,10 @@ export class FloodAttacker {
     const kind = (this.cumulative.find(([, upTo]) => r < upTo) ?? this.cumulative[this.cumulative.length - 1]!)[0];
     this.stats.sent++;
     this.stats.byKind[kind]++;
-    const payload = kind === 'garbage' ? this.garbage() : this.envelope(kind);
+    // Each message goes to the upload topic of the phone it claims to be (`…/uploads/<phoneId>`).
+    const [payload, phoneId] = kind === 'garbage' ? [this.garbage(), `junk${this.n++ % 64}`] : this.envelope(kind);
     const bus = this.options.buses[this.next++ % this.options.buses.length]!;
-    bus.publish(this.options.uploadsTopic, payload, { qos: this.options.qos }).catch(() => this.stats.publishErrors++);
+    bus.publish(`${this.options.uploadsTopic}/${phoneId}`, payload, { qos: this.options.qos }).catch(() => this.stats.publishErrors++);
   }
 
   private pick<T>(items: readonly T[]): T {
@@ -156,11 +157,11 @@ export class FloodAttacker {
     return { from: `phone/${fresh}`, replyTo: inboxTopic('phone', fresh) };
   }
 
-  private envelope(kind: Exclude<AttackKind, 'garbage'>): Uint8Array {
+  private envelope(kind: Exclude<AttackKind, 'garbage'>): [Uint8Array, string] {
     const [type, body] = this.message(kind);
     const { from, replyTo } = this.identity(type);
     const id = `a${(this.n++).toString(36)}`;
-    return encodeEnvelope({ v: ENVELOPE_VERSION, type, id, from, at: this.options.now(), replyTo, corr: id, body });
+    return [encodeEnvelope({ v: ENVELOPE_VERSION, type, id, from, at: this.options.now(), replyTo, corr: id, body }), from.slice('phone/'.length)];
   }
 
   private upload(code: string, records: Uint8Array): WireValue {
