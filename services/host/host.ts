@@ -165,7 +165,7 @@ export class Host {
     if (journal !== undefined && store !== undefined) {
       const reports = { address, stats: this.stats, logger: this.options.logger, track: (op: Promise<void>) => this.work.add(op) };
       const send = (event: JournaledEvent): void => this.send(running, event);
-      running.intake = new JournalIntake(journal, { ...reports, send, snapshot: () => this.persistOne(store, running) });
+      running.intake = new JournalIntake(journal, { ...reports, send, readOnly: spec.readOnly, snapshot: () => this.persistOne(store, running) });
     }
     this.actors.set(key, running);
     actor.on('*', (effect: Effect) => this.interpret(running, effect));

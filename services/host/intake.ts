@@ -64,6 +64,14 @@ export interface Admission {
    * events are never refused. Only a journaled actor has such a backlog.
    */
   readonly maxPending?: number;
+  /**
+   * Message types (`msg.<type>`) that only read state, e.g. a status query:
+   * applied in order after every earlier input, but never journaled — a
+   * flood of queries must not grow the event log, and a restart loses
+   * nothing (a client that missed its reply asks again). Dropped while the
+   * actor is being restored.
+   */
+  readonly readOnly?: readonly string[];
 }
 
 /** Check ActorSpec's admission fields (MisuseError naming the field). */
@@ -72,6 +80,10 @@ export function checkAdmission(spec: Admission): void {
   const max: unknown = spec.maxPending;
   if (max !== undefined && (typeof max !== 'number' || !Number.isSafeInteger(max) || max < 1)) {
     throw new MisuseError('maxPending', 'must be a positive integer');
+  }
+  const readOnly: unknown = spec.readOnly;
+  if (readOnly !== undefined && (!Array.isArray(readOnly) || !readOnly.every((t) => typeof t === 'string' && t.startsWith('msg.')))) {
+    throw new MisuseError('readOnly', 'must be a list of message event types (msg.<type>)');
   }
 }
 
@@ -121,6 +133,8 @@ export interface IntakeHooks extends IntakeContext {
   snapshot(): Promise<void>;
   /** Track work until the input is applied or dropped (Host.idle). Must not reject. */
   track(op: Promise<void>): void;
+  /** Admission.readOnly of the actor. */
+  readonly readOnly?: readonly string[] | undefined;
 }
 
 interface Waiting {
@@ -160,9 +174,15 @@ export class JournalIntake {
     return events;
   }
 
-  /** Journal `event` and then apply it, after every earlier input. */
+  /** Journal `event` and then apply it, after every earlier input (a read-only one: apply it only, in order). */
   push(event: JournaledEvent): void {
     if (this.aborted) return;
+    if (this.hooks.readOnly?.includes(event.type) === true) {
+      if (!this.gateOpen) return;
+      const applied = this.tail.then(() => this.hooks.send(event));
+      this.tail = applied;
+      return this.hooks.track(applied);
+    }
     const item = this.waiting(event);
     if (this.gateOpen) this.issue(item);
     else this.deferred.push(item);

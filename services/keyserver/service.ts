@@ -76,6 +76,8 @@ export function keyServerSpec(options: Pick<KeyServerServiceOptions, 'serverId' 
     subscribe: [`${uploadsTopic(options.serverId)}/+`, adminTopic(options.serverId)],
     admit: (event, state) => admission.admit(event, state.topic, state.context as KeyServerContext),
     maxPending: options.maxPending ?? DEFAULT_MAX_PENDING,
+    // Queries change nothing: a flood of them must not grow the event log.
+    readOnly: ['msg.keys.status', 'msg.keys.server.state'],
   };
 }
 

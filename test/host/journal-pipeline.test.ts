@@ -19,6 +19,7 @@ import { MessageRegistry, type MessageCodec } from '../../protocol/wire/messages
 import { inboxTopic } from '../../protocol/wire/topics.ts';
 import { MemoryHub } from '../../services/bus/memory.ts';
 import { Host, type ActorSpec } from '../../services/host/host.ts';
+import { checkAdmission } from '../../services/host/intake.ts';
 import type { JournaledEvent } from '../../services/host/journal.ts';
 import { decodeVersioned } from '../../services/host/snapshots.ts';
 import { MemoryLogger } from '../../services/log.ts';
@@ -298,6 +299,20 @@ describe('admission before the journal: admit and maxPending', () => {
     expect(r.logger.find({ level: 'debug', msg: 'rejected by admission' })).toHaveLength(4);
     expect(contexts[4]).toMatchObject({ count: 2 });
     expect(r.host.stats.effectErrors).toBe(0);
+  });
+
+  it('readOnly message types are applied in arrival order with the journaled inputs but never journaled (queries must not grow the log)', async () => {
+    const store = new MemoryStore();
+    const r = rig(store);
+    await r.ready;
+    await r.host.spawn({ ...SPEC, readOnly: ['msg.test.ping'] });
+    await r.settle();
+    await r.burst(1, 50);
+    await r.settle();
+    expect(r.pongs).toEqual(range(1, 50));
+    expect(r.context().seen).toEqual(range(1, 50));
+    expect(pingsIn(await journalOf(store))).toEqual([]);
+    expect(() => checkAdmission({ readOnly: ['test.ping'] })).toThrow(/readOnly/);
   });
 
   it('maxPending refuses bus messages as admit.queue-full while that many inputs are unapplied; timers are never refused', async () => {
