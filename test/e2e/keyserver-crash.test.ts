@@ -343,8 +343,6 @@ describe('key server: kill -9 during a sustained ingest, restart on the same log
       expect(Buffer.from(served.bytes).equals(readFileSync(join(paths.files, follower.tip!)))).toBe(true);
 
       // ---- the server's state, then the rebuild of its log
-      // Between the query and the stop no tick should land: query early in a period.
-      while (Date.now() % (PERIOD_S * 1000) < 300 || Date.now() % (PERIOD_S * 1000) > 900) await sleep(20);
       const admin = await KeyServerClient.connect(bus, { serverId: SERVER_ID, address: 'host/final-check', inbox: inboxTopic('host', 'final-check'), timeoutMs: 10_000 });
       const state = await admin.admin('keys.server.state', {});
       await admin.close();
@@ -356,14 +354,12 @@ describe('key server: kill -9 during a sustained ingest, restart on the same log
       const rebuildFrom = Date.now();
       const rebuild = await runJson<Rebuild>(['keyserver', 'rebuild', '--db', db, '--id', SERVER_ID]);
       const rebuildWallMs = Date.now() - rebuildFrom;
-      const fold = await foldLog(db, (envelope, type) => type === 'msg.keys.server.state' && envelope?.from === 'host/final-check');
-      expect(fold.atQuery, 'the state query is in the log').toBeDefined();
-      expect(fold.atQuery, 'the server reported the fold of its log').toBe(state.stateDigest);
+      // The digest the server printed as it stopped is the fold of its log (state queries are read-only and
+      // not journaled, so the exact comparison is at shutdown; the query above checked the live count).
+      expect((stopped as { stateDigest?: string }).stateDigest, 'the stopped server reported the fold of its log').toBe(rebuild.stateDigest);
+      const fold = await foldLog(db, () => false);
       expect(fold.end).toBe(rebuild.stateDigest);
       expect(fold.events).toBe(rebuild.events);
-      // Only publication ticks may follow the query; without one the digests match outright.
-      expect(fold.after.filter((t) => t !== 'timer.publish')).toEqual([]);
-      if (fold.after.length === 0) expect(rebuild.stateDigest).toBe(state.stateDigest);
       expect(follower.seq, 'the follower holds the newest file').toBe(rebuild.seq);
       expect(rebuild.records).toBe(RECORDS_PER_UPLOAD * acked.length);
       expect(rebuild.uploads).toBe(acked.length);
