@@ -125,6 +125,9 @@ export function upload(deps: KeyServerDeps, context: KeyServerContext, body: Key
   const trackingId = trackingIdFor(deps, ++ledger.uploadSeq);
   const ack = (id: string): Step => ({ context: {}, effects: reply(to, keysUploadAckCodec.type, keysUploadAckCodec.encode({ trackingId: id })) });
   if (body.chaff) {
+    // The same work as a real upload up to the decision (parse, code digest), so the ack's timing says nothing.
+    readRecords(deps.crypto, body.records, MAX_UPLOAD_RECORDS, 'keys.upload', 'records');
+    uploadCodeDigest(deps.crypto, body.code, deps.pepper);
     ledger.counters.chaff++;
     ledger.remember(trackingId, { state: 'accepted', reason: '', records: 0 });
     return ack(trackingId);
