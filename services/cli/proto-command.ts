@@ -18,6 +18,7 @@ import { createPublicKey, randomBytes } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { InvalidArgumentError, Option } from 'commander';
 import type { Command } from 'commander';
+import { registerDerive } from './proto-derive-command.ts';
 import {
   createFernetToken,
   encodeFernetToken,
@@ -37,6 +38,7 @@ export function registerProto(program: Command): void {
     .description('protocol codecs on the command line (interop and debugging); one JSON line on stdout');
   registerToken(proto);
   registerExport(proto);
+  registerDerive(proto);
 }
 
 // ------------------------------------------------------------ flags
