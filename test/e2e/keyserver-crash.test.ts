@@ -37,25 +37,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createActor } from 'xstate';
-import { createKeyServerMachine, type KeyServerEvent } from '../../actors/key-server/key-server.ts';
-import { stateDigest } from '../../actors/key-server/ledger.ts';
 import { recordId, type GaenTekRecord } from '../../protocol/keyserver/distribution-records.ts';
 import type { KeysStatusReply } from '../../protocol/keyserver/messages.ts';
-import type { Envelope } from '../../protocol/wire/envelope.ts';
 import { inboxTopic } from '../../protocol/wire/topics.ts';
 import { connectMqttBus } from '../../services/bus/mqtt.ts';
 import { RpcTimeoutError } from '../../services/bus/rpc.ts';
 import { p256PublicKeyFromPem } from '../../services/cli/proto-command.ts';
 import { nodeSuite } from '../../services/crypto/node.ts';
-import { ActorJournal } from '../../services/host/journal.ts';
 import { KeyServerClient } from '../../services/keyserver/client.ts';
-import { loadOrCreateSecrets, publicKeyPath } from '../../services/keyserver/secrets.ts';
-import { keyServerDeps } from '../../services/keyserver/service.ts';
-import { keyServerPaths, loadServerConfig } from '../../services/keyserver/session.ts';
-import { openSqliteStore } from '../../services/store/sqlite.ts';
+import { publicKeyPath } from '../../services/keyserver/secrets.ts';
+import { keyServerPaths } from '../../services/keyserver/session.ts';
 import { tekAt } from '../support/key-server-fixtures.ts';
-import { DistributionFollower, jsonLines, runJson, waitForOutput } from '../support/keyserver-processes.ts';
+import { DistributionFollower, foldLog, jsonLines, ready, runJson, sigterm, untilAnswered, waitForOutput, type Rebuild } from '../support/keyserver-processes.ts';
 import { exited, killLeftovers, tracecity, type Proc } from '../support/processes.ts';
 import { prng } from '../support/test-rng.ts';
 
@@ -66,8 +59,6 @@ const RECORDS_PER_UPLOAD = 14;
 const PERIOD_S = 2;
 const FULL_EVERY_S = 10;
 const RPC_TIMEOUT_MS = 1000;
-/** One upload's retries give up after this (the test fails): the server is never down that long. */
-const ANSWER_DEADLINE_MS = 45_000;
 const CLEAN_MS = 3000;
 const PRNG_SEED = 20_261_122;
 const SERVER_ID = 'ks1';
@@ -75,61 +66,9 @@ const PROVIDER = 'clinic-a';
 
 afterAll(killLeftovers);
 
-interface Ready {
-  ready: true;
-  startMs: number;
-}
-
-interface Rebuild {
-  events: number;
-  ms: number;
-  stateDigest: string;
-  records: number;
-  uploads: number;
-  providers: number;
-  seq: number;
-  counters: { uploadsReceived: number; uploadsAccepted: number; uploadRetries: number; chaff: number; recordsAccepted: number; rejected: Record<string, number> };
-}
-
 /** 14 TEKs of upload `n`: keys unique over the run, starting 0–13 days before `at` (all within the 14-day retention, even across midnight UTC). */
 function recordsFor(n: number, at: number): GaenTekRecord[] {
   return Array.from({ length: RECORDS_PER_UPLOAD }, (_, d) => tekAt(n * RECORDS_PER_UPLOAD + d, at, d));
-}
-
-/** `call` again on every rpc timeout (same request: same code, same records) until it is answered. */
-async function untilAnswered<T>(call: () => Promise<T>, onTimeout: () => void): Promise<T> {
-  const until = Date.now() + ANSWER_DEADLINE_MS;
-  for (;;) {
-    try {
-      return await call();
-    } catch (err) {
-      if (!(err instanceof RpcTimeoutError) || Date.now() > until) throw err;
-      onTimeout();
-    }
-  }
-}
-
-/** Fold the log in this process: the digest right after the event `at` picks (and what followed it), and at the end. */
-async function foldLog(db: string, isQuery: (envelope: Envelope | undefined, type: string) => boolean): Promise<{ atQuery: string | undefined; after: string[]; end: string; events: number }> {
-  const paths = keyServerPaths(db);
-  const machine = createKeyServerMachine(keyServerDeps(loadOrCreateSecrets(paths.secrets)));
-  const actor = createActor(machine, { input: { serverId: SERVER_ID, config: loadServerConfig(paths.config) } });
-  actor.start();
-  const digest = (): string => stateDigest(nodeSuite, actor.getSnapshot().context.ledger);
-  const store = await openSqliteStore(db);
-  let atQuery: string | undefined;
-  const after: string[] = [];
-  try {
-    const { events } = await new ActorJournal(store, `key-server/${SERVER_ID}`, { snapshots: false }).replayInto(0, (event) => {
-      actor.send(event as unknown as KeyServerEvent);
-      if (atQuery !== undefined) after.push(event.type);
-      else if (isQuery(event['envelope'] as Envelope | undefined, event.type)) atQuery = digest();
-    });
-    return { atQuery, after, end: digest(), events };
-  } finally {
-    actor.stop();
-    await store.close();
-  }
 }
 
 describe('key server: kill -9 during a sustained ingest, restart on the same log', () => {
@@ -146,16 +85,6 @@ describe('key server: kill -9 during a sustained ingest, restart on the same log
     const creator = tracecity(['keyserver', 'serve', '--port', '0', ...logArgs]);
     const closers: (() => Promise<void>)[] = [];
     try {
-      const ready = async (p: Proc): Promise<Ready> => {
-        await waitForOutput(p, /"ready":true/, 30_000);
-        return jsonLines(p).find((l) => l['ready'] === true) as unknown as Ready;
-      };
-      const sigterm = async (p: Proc): Promise<Record<string, unknown>> => {
-        p.child.kill('SIGTERM');
-        expect(await exited(p, 20_000), p.stderr()).toBe(0);
-        return jsonLines(p).find((l) => l['stopped'] === true) ?? {};
-      };
-
       await ready(creator);
       await sigterm(creator);
       const url = (await waitForOutput(broker, /listening (\S+)/, 20_000))[1]!;
@@ -357,7 +286,7 @@ describe('key server: kill -9 during a sustained ingest, restart on the same log
       // The digest the server printed as it stopped is the fold of its log (state queries are read-only and
       // not journaled, so the exact comparison is at shutdown; the query above checked the live count).
       expect((stopped as { stateDigest?: string }).stateDigest, 'the stopped server reported the fold of its log').toBe(rebuild.stateDigest);
-      const fold = await foldLog(db, () => false);
+      const fold = await foldLog(db, SERVER_ID, () => false);
       expect(fold.end).toBe(rebuild.stateDigest);
       expect(fold.events).toBe(rebuild.events);
       expect(follower.seq, 'the follower holds the newest file').toBe(rebuild.seq);

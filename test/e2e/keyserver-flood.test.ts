@@ -39,22 +39,34 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { KeyServerContext } from '../../actors/key-server/key-server-state.ts';
-import type { KeyedLimiter } from '../../protocol/keyserver/rate-limit.ts';
 import { lockoutStatus } from '../../protocol/keyserver/rate-limit.ts';
 import { inboxTopic } from '../../protocol/wire/topics.ts';
 import { startEmbeddedBroker } from '../../services/broker/aedes.ts';
 import { connectMqttBus, type MqttBus } from '../../services/bus/mqtt.ts';
 import { RpcTimeoutError } from '../../services/bus/rpc.ts';
 import { silentLogger } from '../../services/log.ts';
-import { DEFAULT_ADMISSION_CONFIG, type Admission, type AdmissionConfig } from '../../services/keyserver/admission.ts';
+import { DEFAULT_ADMISSION_CONFIG, type AdmissionConfig } from '../../services/keyserver/admission.ts';
 import { MemoryBlobStore } from '../../services/keyserver/blobs.ts';
 import { KeyServerClient, packRecords } from '../../services/keyserver/client.ts';
-import { startKeyServerService, uploadsTopic, type KeyServerService } from '../../services/keyserver/service.ts';
+import { startKeyServerService, uploadsTopic } from '../../services/keyserver/service.ts';
 import { realTime } from '../../services/keyserver/session.ts';
 import { openSqliteStore } from '../../services/store/sqlite.ts';
 import { KS_KEY_ID, KS_SIGNING_KEY, PEPPER } from '../support/key-server-fixtures.ts';
-import { FloodAttacker, forceGc, fourteenTeks, paced, watchIntakeBacklog, type BacklogProbe, type LeakedUpload } from '../support/keyserver-flood.ts';
+import {
+  attackArrived,
+  FloodAttacker,
+  forceGc,
+  fourteenTeks,
+  limiters,
+  MB,
+  paced,
+  report,
+  watchIntakeBacklog,
+  type FloodRun,
+  type HeapMark,
+  type LeakedUpload,
+  type PhoneOutcome,
+} from '../support/keyserver-flood.ts';
 import { prng } from '../support/test-rng.ts';
 
 const SERVER_ID = 'ks-flood';
@@ -91,53 +103,11 @@ const CONFIG = { statusMemory: 1_000, lockoutKeys: 500 };
 const ADMISSION: AdmissionConfig = { ...DEFAULT_ADMISSION_CONFIG, trackedKeys: 500 };
 const MAX_PENDING = 500;
 const MIX = { garbage: 0.2, malformed: 0.15, 'wrong-code': 0.3, replay: 0.1, status: 0.15, admin: 0.1 } as const;
-const MB = 1024 * 1024;
-
-interface PhoneOutcome {
-  readonly acked: boolean;
-  readonly uploadTries: number;
-  readonly statusTries: number;
-  readonly ackMs: number;
-  /** keys.status state, or 'no-ack' / 'no-status'. */
-  readonly state: string;
-  readonly reason: string;
-}
-
-interface HeapMark {
-  readonly label: string;
-  readonly heapUsed: number;
-  readonly attackSent: number;
-  /** How long the server took to take in everything sent so far and drain its journal backlog. */
-  readonly drainMs: number;
-  /** The event log on disk (SQLite file and WAL), and inputs the admission let through so far. */
-  readonly logBytes: number;
-  readonly admitted: number;
-}
-
-interface Run {
-  readonly phones: readonly PhoneOutcome[];
-  /** The steady window (phones starting): valid messages sent, attack messages sent, messages the server took in. */
-  readonly steady: { readonly ms: number; readonly valid: number; readonly attackSent: number; readonly received: number; readonly gateWaitMs: number };
-  readonly attacker: FloodAttacker;
-  readonly service: KeyServerService;
-  readonly context: KeyServerContext;
-  readonly backlog: BacklogProbe;
-  readonly heap: readonly HeapMark[];
-  readonly gc: boolean;
-  /** Messages published to the server's topics (provider setup, phones, attacker) and taken in by its host. */
-  readonly published: number;
-  readonly received: number;
-}
-
-/** Admission's keyed limiters (private: read for the bounds only). */
-function limiters(admission: Admission): { clients: KeyedLimiter } {
-  return admission as unknown as { clients: KeyedLimiter };
-}
 
 const cleanup: (() => Promise<unknown>)[] = [];
-let run: Run;
+let run: FloodRun;
 
-async function scenario(): Promise<Run> {
+async function scenario(): Promise<FloodRun> {
   const dir = await mkdtemp(join(tmpdir(), 'ks-flood-'));
   cleanup.push(() => rm(dir, { recursive: true, force: true }));
   const logPath = join(dir, 'keys.sqlite');
@@ -297,53 +267,6 @@ async function scenario(): Promise<Run> {
   };
 }
 
-/** Attack messages the server took in during the steady window, at least (every valid message sent counts as taken in). */
-const attackArrived = (r: Run): number => r.steady.received - r.steady.valid;
-
-function report(r: Run): string {
-  const { phones, steady, attacker, service, context, backlog, heap } = r;
-  const accepted = phones.filter((p) => p.state === 'accepted').length;
-  const ackMs = phones
-    .filter((p) => p.acked)
-    .map((p) => Math.round(p.ackMs))
-    .sort((a, b) => a - b);
-  const perSecond = (n: number): number => Math.round((1000 * n) / steady.ms);
-  const { clients } = limiters(service.admission);
-  return JSON.stringify(
-    {
-      phones: phones.length,
-      accepted,
-      acceptedPct: (100 * accepted) / phones.length,
-      phoneRetries: { upload: phones.reduce((n, p) => n + p.uploadTries - 1, 0), status: phones.reduce((n, p) => n + p.statusTries - 1, 0) },
-      ackMs: { p50: ackMs[Math.floor(ackMs.length / 2)], p99: ackMs[Math.floor(ackMs.length * 0.99)], max: ackMs.at(-1) },
-      steadyWindow: {
-        ms: Math.round(steady.ms),
-        gateWaitMs: Math.round(steady.gateWaitMs),
-        validUploadsPerSecond: perSecond(phones.length),
-        validMessagesPerSecond: perSecond(steady.valid),
-        attackSentPerSecond: perSecond(steady.attackSent),
-        attackArrivedPerSecond: perSecond(attackArrived(r)),
-        ratioSent: +(steady.attackSent / steady.valid).toFixed(1),
-        ratioArrived: +(attackArrived(r) / steady.valid).toFixed(1),
-      },
-      attack: attacker.stats,
-      published: r.published,
-      received: r.received,
-      hostRejections: service.host.stats.rejections,
-      admission: { admitted: service.admission.stats.admitted, refused: service.admission.stats.refused },
-      machineRejected: context.ledger.counters.rejected,
-      counters: { ...context.ledger.counters, rejected: undefined },
-      statuses: context.ledger.statuses.size,
-      lockouts: { size: context.ledger.lockouts.size, evicted: context.ledger.lockouts.evicted },
-      limiters: { clients: clients.size, clientsEvicted: clients.evicted },
-      backlogMax: backlog.max,
-      gc: r.gc,
-      heap: heap.map((h) => ({ at: h.label, MB: +(h.heapUsed / MB).toFixed(2), attackSent: h.attackSent, drainMs: Math.round(h.drainMs), logMB: +(h.logBytes / MB).toFixed(2), admitted: h.admitted })),
-    },
-    null,
-    1,
-  );
-}
 
 describe('key server under a flood of garbage and wrong codes (issue 4 acceptance)', () => {
   beforeAll(async () => {

@@ -1,9 +1,10 @@
 /**
  * fast-check arbitraries and checks shared by the key-server fuzz and model
- * tests (test/keyserver/key-server-fuzz.test.ts, key-server-model.test.ts):
- * wire-dialect bodies biased towards the key server's field names, valid and
- * hostile diagnosis records, code-text mutations, the sets of reasons the
- * decoders and the machine may give, and the ledger's invariants.
+ * tests (test/keyserver/key-server-codec-fuzz.test.ts,
+ * key-server-machine-fuzz.test.ts, key-server-model.test.ts): wire-dialect
+ * bodies biased towards the key server's field names, valid and hostile
+ * diagnosis records, code-text mutations, the sets of reasons the decoders
+ * and the machine may give, and the ledger's invariants.
  */
 import fc from 'fast-check';
 import type { KeyServerConfig } from '../../actors/key-server/key-server-state.ts';

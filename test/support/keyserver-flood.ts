@@ -13,20 +13,25 @@
  *   changed).
  * - `forceGc`: V8's gc() without --expose-gc (flag set at run time, the
  *   function taken from a fresh context).
+ * - `FloodRun` and `report`: what a run measured, printed as JSON.
  */
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import type { KeyServerContext } from '../../actors/key-server/key-server-state.ts';
 import type { Bus } from '../../actors/ports.ts';
 import type { GaenTekRecord } from '../../protocol/keyserver/distribution-records.ts';
+import type { KeyedLimiter } from '../../protocol/keyserver/rate-limit.ts';
 import { formatUploadCode, CROCKFORD_ALPHABET, UPLOAD_CODE_BYTES } from '../../protocol/keyserver/upload-code.ts';
 import { encodeEnvelope, ENVELOPE_VERSION } from '../../protocol/wire/envelope.ts';
 import type { WireValue } from '../../protocol/wire/msgpack.ts';
 import { packWire } from '../../protocol/wire/msgpack.ts';
 import { inboxTopic } from '../../protocol/wire/topics.ts';
 import type { Host } from '../../services/host/host.ts';
+import type { Admission } from '../../services/keyserver/admission.ts';
 import { packRecords, paddingFor } from '../../services/keyserver/client.ts';
+import type { KeyServerService } from '../../services/keyserver/service.ts';
 
 const DAY_MS = 86_400_000;
 const GAEN_INTERVALS_PER_DAY = 144;
@@ -268,4 +273,98 @@ export function forceGc(): (() => void) | undefined {
   } catch {
     return undefined;
   }
+}
+
+// ---------------------------------------------------------------- the run and its report
+
+export const MB = 1024 * 1024;
+
+export interface PhoneOutcome {
+  readonly acked: boolean;
+  readonly uploadTries: number;
+  readonly statusTries: number;
+  readonly ackMs: number;
+  /** keys.status state, or 'no-ack' / 'no-status'. */
+  readonly state: string;
+  readonly reason: string;
+}
+
+export interface HeapMark {
+  readonly label: string;
+  readonly heapUsed: number;
+  readonly attackSent: number;
+  /** How long the server took to take in everything sent so far and drain its journal backlog. */
+  readonly drainMs: number;
+  /** The event log on disk (SQLite file and WAL), and inputs the admission let through so far. */
+  readonly logBytes: number;
+  readonly admitted: number;
+}
+
+export interface FloodRun {
+  readonly phones: readonly PhoneOutcome[];
+  /** The steady window (phones starting): valid messages sent, attack messages sent, messages the server took in. */
+  readonly steady: { readonly ms: number; readonly valid: number; readonly attackSent: number; readonly received: number; readonly gateWaitMs: number };
+  readonly attacker: FloodAttacker;
+  readonly service: KeyServerService;
+  readonly context: KeyServerContext;
+  readonly backlog: BacklogProbe;
+  readonly heap: readonly HeapMark[];
+  readonly gc: boolean;
+  /** Messages published to the server's topics (provider setup, phones, attacker) and taken in by its host. */
+  readonly published: number;
+  readonly received: number;
+}
+
+/** Admission's keyed limiters (private: read for the bounds only). */
+export function limiters(admission: Admission): { clients: KeyedLimiter } {
+  return admission as unknown as { clients: KeyedLimiter };
+}
+
+/** Attack messages the server took in during the steady window, at least (every valid message sent counts as taken in). */
+export const attackArrived = (r: FloodRun): number => r.steady.received - r.steady.valid;
+
+/** The measured numbers of a run, as printed JSON. */
+export function report(r: FloodRun): string {
+  const { phones, steady, attacker, service, context, backlog, heap } = r;
+  const accepted = phones.filter((p) => p.state === 'accepted').length;
+  const ackMs = phones
+    .filter((p) => p.acked)
+    .map((p) => Math.round(p.ackMs))
+    .sort((a, b) => a - b);
+  const perSecond = (n: number): number => Math.round((1000 * n) / steady.ms);
+  const { clients } = limiters(service.admission);
+  return JSON.stringify(
+    {
+      phones: phones.length,
+      accepted,
+      acceptedPct: (100 * accepted) / phones.length,
+      phoneRetries: { upload: phones.reduce((n, p) => n + p.uploadTries - 1, 0), status: phones.reduce((n, p) => n + p.statusTries - 1, 0) },
+      ackMs: { p50: ackMs[Math.floor(ackMs.length / 2)], p99: ackMs[Math.floor(ackMs.length * 0.99)], max: ackMs.at(-1) },
+      steadyWindow: {
+        ms: Math.round(steady.ms),
+        gateWaitMs: Math.round(steady.gateWaitMs),
+        validUploadsPerSecond: perSecond(phones.length),
+        validMessagesPerSecond: perSecond(steady.valid),
+        attackSentPerSecond: perSecond(steady.attackSent),
+        attackArrivedPerSecond: perSecond(attackArrived(r)),
+        ratioSent: +(steady.attackSent / steady.valid).toFixed(1),
+        ratioArrived: +(attackArrived(r) / steady.valid).toFixed(1),
+      },
+      attack: attacker.stats,
+      published: r.published,
+      received: r.received,
+      hostRejections: service.host.stats.rejections,
+      admission: { admitted: service.admission.stats.admitted, refused: service.admission.stats.refused },
+      machineRejected: context.ledger.counters.rejected,
+      counters: { ...context.ledger.counters, rejected: undefined },
+      statuses: context.ledger.statuses.size,
+      lockouts: { size: context.ledger.lockouts.size, evicted: context.ledger.lockouts.evicted },
+      limiters: { clients: clients.size, clientsEvicted: clients.evicted },
+      backlogMax: backlog.max,
+      gc: r.gc,
+      heap: heap.map((h) => ({ at: h.label, MB: +(h.heapUsed / MB).toFixed(2), attackSent: h.attackSent, drainMs: Math.round(h.drainMs), logMB: +(h.logBytes / MB).toFixed(2), admitted: h.admitted })),
+    },
+    null,
+    1,
+  );
 }

@@ -1,22 +1,34 @@
 /**
  * Helpers for end-to-end tests of `tracecity keyserver` processes (issue 4):
- * waiting for a process's output, running a one-shot command that prints one
- * JSON value, and a distribution follower — a client that takes every
+ * waiting for a process's output (a server's `ready` line, its `stopped` line
+ * after SIGTERM), running a one-shot command that prints one JSON value,
+ * retrying an rpc until a restarted server answers, folding a server's log in
+ * this process, and a distribution follower — a client that takes every
  * retained index the server announces and follows the signed files in the
  * distribution directory (as a CDN would serve them), checking the chain.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { expect } from 'vitest';
+import { createActor } from 'xstate';
+import { createKeyServerMachine, type KeyServerEvent } from '../../actors/key-server/key-server.ts';
+import { stateDigest } from '../../actors/key-server/ledger.ts';
 import type { Bus, Subscription } from '../../actors/ports.ts';
 import type { DistributionFile } from '../../protocol/keyserver/distribution-file.ts';
 import { distributionIndexCodec, type DistributionIndex } from '../../protocol/keyserver/distribution-index.ts';
 import type { IdentifiedRecord, RecordId } from '../../protocol/keyserver/distribution-records.ts';
 import { openDistributionFile } from '../../protocol/keyserver/distribution-signing.ts';
-import { decodeEnvelope } from '../../protocol/wire/envelope.ts';
+import { decodeEnvelope, type Envelope } from '../../protocol/wire/envelope.ts';
 import { keysTopic } from '../../protocol/wire/topics.ts';
+import { RpcTimeoutError } from '../../services/bus/rpc.ts';
 import { nodeSuite } from '../../services/crypto/node.ts';
-import { runTracecity, type Proc } from './processes.ts';
+import { ActorJournal } from '../../services/host/journal.ts';
+import { loadOrCreateSecrets } from '../../services/keyserver/secrets.ts';
+import { keyServerDeps } from '../../services/keyserver/service.ts';
+import { keyServerPaths, loadServerConfig } from '../../services/keyserver/session.ts';
+import { openSqliteStore } from '../../services/store/sqlite.ts';
+import { exited, runTracecity, type Proc } from './processes.ts';
 
 /** The first match of `pattern` in the process's stdout (or stderr); throws when it exits or the time is up. */
 export async function waitForOutput(p: Proc, pattern: RegExp, timeoutMs: number): Promise<RegExpExecArray> {
@@ -51,6 +63,79 @@ export async function runJson<T>(args: readonly string[], timeoutMs = 60_000): P
   if (result.code !== 0) throw new Error(`tracecity ${args.join(' ')} exited ${result.code}: ${result.stderr}`);
   const line = result.stdout.trim().split('\n').pop() ?? '';
   return JSON.parse(line) as T;
+}
+
+export interface Ready {
+  ready: true;
+  startMs: number;
+}
+
+/** The `ready` line of a `keyserver serve` process, once it printed one. */
+export async function ready(p: Proc): Promise<Ready> {
+  await waitForOutput(p, /"ready":true/, 30_000);
+  return jsonLines(p).find((l) => l['ready'] === true) as unknown as Ready;
+}
+
+/** SIGTERM a server, expect a clean exit; its `stopped` line. */
+export async function sigterm(p: Proc): Promise<Record<string, unknown>> {
+  p.child.kill('SIGTERM');
+  expect(await exited(p, 20_000), p.stderr()).toBe(0);
+  return jsonLines(p).find((l) => l['stopped'] === true) ?? {};
+}
+
+/** What `tracecity keyserver rebuild` prints. */
+export interface Rebuild {
+  events: number;
+  ms: number;
+  stateDigest: string;
+  records: number;
+  uploads: number;
+  providers: number;
+  seq: number;
+  counters: { uploadsReceived: number; uploadsAccepted: number; uploadRetries: number; chaff: number; recordsAccepted: number; rejected: Record<string, number> };
+}
+
+/** One request's retries give up after this (the test fails): a restarted server is never down that long. */
+const ANSWER_DEADLINE_MS = 45_000;
+
+/** `call` again on every rpc timeout (same request: same code, same records) until it is answered. */
+export async function untilAnswered<T>(call: () => Promise<T>, onTimeout: () => void): Promise<T> {
+  const until = Date.now() + ANSWER_DEADLINE_MS;
+  for (;;) {
+    try {
+      return await call();
+    } catch (err) {
+      if (!(err instanceof RpcTimeoutError) || Date.now() > until) throw err;
+      onTimeout();
+    }
+  }
+}
+
+/** Fold the log of server `serverId` in this process: the digest right after the event `isQuery` picks (and what followed it), and at the end. */
+export async function foldLog(
+  db: string,
+  serverId: string,
+  isQuery: (envelope: Envelope | undefined, type: string) => boolean,
+): Promise<{ atQuery: string | undefined; after: string[]; end: string; events: number }> {
+  const paths = keyServerPaths(db);
+  const machine = createKeyServerMachine(keyServerDeps(loadOrCreateSecrets(paths.secrets)));
+  const actor = createActor(machine, { input: { serverId, config: loadServerConfig(paths.config) } });
+  actor.start();
+  const digest = (): string => stateDigest(nodeSuite, actor.getSnapshot().context.ledger);
+  const store = await openSqliteStore(db);
+  let atQuery: string | undefined;
+  const after: string[] = [];
+  try {
+    const { events } = await new ActorJournal(store, `key-server/${serverId}`, { snapshots: false }).replayInto(0, (event) => {
+      actor.send(event as unknown as KeyServerEvent);
+      if (atQuery !== undefined) after.push(event.type);
+      else if (isQuery(event['envelope'] as Envelope | undefined, event.type)) atQuery = digest();
+    });
+    return { atQuery, after, end: digest(), events };
+  } finally {
+    actor.stop();
+    await store.close();
+  }
 }
 
 export interface FollowerStats {
