@@ -40,14 +40,7 @@ export class KeyServerReplyError extends Error {
 }
 
 export function packRecords(records: readonly DiagnosisRecord[]): Uint8Array {
-  const parts = records.map(canonicalRecordBytes);
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
+  return concat(records.map(canonicalRecordBytes));
 }
 
 export function paddingFor(recordBytes: number): Uint8Array {

@@ -7,7 +7,10 @@ import type { Effect } from '../../actors/effects.ts';
 import { createKeyServerMachine, type KeyServerEvent } from '../../actors/key-server/key-server.ts';
 import type { KeyServerConfig, KeyServerContext, KeyServerDeps } from '../../actors/key-server/key-server-state.ts';
 import { nobleSuite } from '../../protocol/crypto/noble.ts';
-import { canonicalRecordBytes, type DiagnosisRecord, type GaenTekRecord } from '../../protocol/keyserver/distribution-records.ts';
+import type { DiagnosisRecord, GaenTekRecord } from '../../protocol/keyserver/distribution-records.ts';
+import { packRecords } from '../../services/keyserver/client.ts';
+
+export { packRecords };
 import type { KeysUpload } from '../../protocol/keyserver/messages.ts';
 import { issueUploadCode, parseUploadCode, type IssuedUploadCode } from '../../protocol/keyserver/upload-code.ts';
 import type { WireValue } from '../../protocol/wire/msgpack.ts';
@@ -33,17 +36,6 @@ export function tekAt(n: number, at: number, daysAgo = 1): GaenTekRecord {
   new DataView(key.buffer).setUint32(0, n);
   const day = Math.floor(at / DAY) - daysAgo;
   return { protocol: 'gaen-tek', key, rollingStartIntervalNumber: day * 144, rollingPeriod: 144, transmissionRisk: 3 };
-}
-
-export function packRecords(records: readonly DiagnosisRecord[]): Uint8Array {
-  const parts = records.map(canonicalRecordBytes);
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 let codeCounter = 0;
