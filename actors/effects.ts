@@ -9,7 +9,7 @@
  * messages (`msg.<type>`), all namespaced and all carrying `at`, the
  * simulated time at which the host delivered them.
  */
-import type { Qos, ReceivedFrame, SimMillis } from './ports.ts';
+import type { Qos, ReceivedFrame, ScanOptions, SimMillis } from './ports.ts';
 import type { Envelope } from '../protocol/wire/envelope.ts';
 import type { WireValue } from '../protocol/wire/msgpack.ts';
 
@@ -36,6 +36,8 @@ export interface RadioAdvertiseEffect {
   /** One payload per advertising event, round-robin (fragments of a frame). */
   readonly payloads: readonly Uint8Array[];
   readonly intervalMs: number;
+  /** A fresh random link-layer address with this set (identifier rotation; AdvertiseOptions.newAddress). */
+  readonly newAddress?: boolean;
 }
 
 export interface RadioStopAdvertisingEffect {
@@ -46,6 +48,15 @@ export interface RadioScanEffect {
   readonly type: 'radio.scan';
   /** Start (true) or stop (false) scanning; frames arrive as `radio.frame` events. */
   readonly on: boolean;
+  /** Duty cycle and duplicate filtering (the Radio port's ScanOptions). */
+  readonly options?: ScanOptions;
+  /**
+   * Deliver frames the radio reports together (one simulated instant; a
+   * window's results in the windowed air) as one `radio.frames` event
+   * instead of one `radio.frame` each (Android's batch scan results): far
+   * fewer machine steps for a phone that scans many neighbours.
+   */
+  readonly batch?: boolean;
 }
 
 export interface TimerSetEffect {
@@ -147,7 +158,14 @@ export interface MessageEvent<T extends string = string, B = WireValue> {
   readonly body: B;
 }
 
-export type HostEvent = HostStartEvent | HostResumeEvent | HostStopEvent | RadioFrameEvent;
+/** Frames reported together (RadioScanEffect.batch), in the order the radio reported them; `at` is when they were handed over. */
+export interface RadioFramesEvent {
+  readonly type: 'radio.frames';
+  readonly at: SimMillis;
+  readonly frames: readonly ReceivedFrame[];
+}
+
+export type HostEvent = HostStartEvent | HostResumeEvent | HostStopEvent | RadioFrameEvent | RadioFramesEvent;
 
 // ---------------------------------------------------------------- helpers
 

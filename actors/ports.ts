@@ -41,6 +41,29 @@ export interface ReceivedFrame {
 
 export type FrameListener = (frame: ReceivedFrame) => void;
 
+/** How advertise() puts a new set in the air. */
+export interface AdvertiseOptions {
+  /**
+   * Switch to a fresh random link-layer address together with this set
+   * (GAEN, DP-3T, TCN: identifier rotation and address change must coincide,
+   * or the address links the old identifier to the new one). Default false.
+   */
+  readonly newAddress?: boolean;
+}
+
+/**
+ * Scan parameters (BLE LE Set Scan Parameters window/interval; Android scan
+ * modes; the OS-scheduled scans of GAEN). Default: scan continuously, report
+ * every advertisement.
+ */
+export interface ScanOptions {
+  /** Duty cycle: listen `windowMs` out of every `intervalMs`, windows starting when the scan starts. Both or neither. */
+  readonly windowMs?: number;
+  readonly intervalMs?: number;
+  /** Report each (address, payload) once per window (BlueZ DuplicateData off; iOS without AllowDuplicates). Default false. */
+  readonly filterDuplicates?: boolean;
+}
+
 /**
  * A BLE-like radio. Advertising cycles through `payloads`, one per
  * advertising event every `intervalMs`; scanning delivers each received
@@ -56,10 +79,14 @@ export interface Radio {
    * capabilities.maxAdvertisementPayload) or `intervalMs` (below 20 ms, the
    * BLE minimum).
    */
-  advertise(payloads: readonly Uint8Array[], intervalMs: number): Promise<void>;
+  advertise(payloads: readonly Uint8Array[], intervalMs: number, options?: AdvertiseOptions): Promise<void>;
   stopAdvertising(): Promise<void>;
-  /** Start scanning; frames go to `listener` until stopScan(). Replaces a previous listener. */
-  startScan(listener: FrameListener): Promise<void>;
+  /**
+   * Start scanning; frames go to `listener` until stopScan(). Replaces a
+   * previous listener and options. Rejects with MisuseError naming
+   * `windowMs`/`intervalMs` (not both given, not 0 < windowMs ≤ intervalMs).
+   */
+  startScan(listener: FrameListener, options?: ScanOptions): Promise<void>;
   stopScan(): Promise<void>;
   /** Stop everything and release the radio. Idempotent; afterwards every other call rejects with MisuseError. */
   close(): Promise<void>;

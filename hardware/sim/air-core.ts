@@ -41,6 +41,8 @@ export interface AirCounters {
   unplaced: number;
   /** Listeners that threw (see AirOptions.onListenerError). */
   listenerErrors: number;
+  /** Frames heard but not reported by the receiving radio: outside its scan window, or a duplicate in the window (ScanOptions). */
+  filtered: number;
 }
 
 export interface AirOptions {
@@ -72,7 +74,7 @@ export interface AirOptions {
   readonly eager?: boolean;
 }
 
-const newCounters = (): AirCounters => ({ sent: 0, scheduledSkipped: 0, delivered: 0, lost: { outOfRange: 0, dutyCycle: 0, loss: 0, sensitivity: 0 }, unplaced: 0, listenerErrors: 0 });
+const newCounters = (): AirCounters => ({ sent: 0, scheduledSkipped: 0, delivered: 0, lost: { outOfRange: 0, dutyCycle: 0, loss: 0, sensitivity: 0 }, unplaced: 0, listenerErrors: 0, filtered: 0 });
 
 /**
  * Delivery shared by SimAir and BusAir: the set of local scanning radios and
@@ -203,9 +205,14 @@ export class AirCore {
         this.counters.lost[outcome.cause]++;
         continue;
       }
+      const frame = { payload: tx.payload, rssi: outcome.rssi, at: now, address: tx.address };
+      if (!radio.admits(frame)) {
+        this.counters.filtered++;
+        continue;
+      }
       this.counters.delivered++;
       try {
-        radio.deliver({ payload: tx.payload.slice(), rssi: outcome.rssi, at: now, address: tx.address });
+        radio.deliver({ ...frame, payload: tx.payload.slice() });
       } catch (error) {
         this.counters.listenerErrors++;
         if (this.options.onListenerError !== undefined) this.options.onListenerError(error, radio.id);

@@ -12,7 +12,7 @@
  * can hear without changing anything else.
  */
 import { LEGACY_SERVICE_DATA_BYTES } from '../../protocol/wire/framing.ts';
-import type { FrameListener, RadioCapabilities, ReceivedFrame, Radio, Rng, Scheduler } from '../../actors/ports.ts';
+import type { AdvertiseOptions, FrameListener, RadioCapabilities, ReceivedFrame, Radio, Rng, ScanOptions, Scheduler } from '../../actors/ports.ts';
 import { MisuseError } from '../../protocol/errors.ts';
 import { hashString } from './schedule.ts';
 
@@ -80,6 +80,7 @@ export class SimRadio implements Radio {
   private adv = false;
   private listener: FrameListener | undefined;
   private closed = false;
+  private scan: ScanSession | undefined;
 
   constructor(
     readonly id: string,
@@ -123,10 +124,11 @@ export class SimRadio implements Radio {
     return this.adv;
   }
 
-  advertise(payloads: readonly Uint8Array[], intervalMs: number): Promise<void> {
+  advertise(payloads: readonly Uint8Array[], intervalMs: number, options: AdvertiseOptions = {}): Promise<void> {
     try {
       this.ensureOpen();
       const copies = this.validate(payloads, intervalMs);
+      if (options.newAddress === true) this.currentAddress = randomPrivateAddress(this.host.rng);
       this.adv = true;
       this.host.startAdvertising(this, copies, intervalMs);
       return Promise.resolve();
@@ -145,14 +147,18 @@ export class SimRadio implements Radio {
     }
   }
 
-  startScan(listener: FrameListener): Promise<void> {
+  startScan(listener: FrameListener, options: ScanOptions = {}): Promise<void> {
     try {
       this.ensureOpen();
       if (typeof listener !== 'function') throw new MisuseError('listener', 'must be a function');
+      const session = scanSession(options, this.host.scheduler.now());
       const wasScanning = this.scanning;
+      const sameWindows = wasScanning && this.scan !== undefined && sameDutyCycle(this.scan, session);
       this.listener = listener;
-      // Replacing the listener changes nothing for the medium.
-      return wasScanning ? Promise.resolve() : this.host.scanChanged(this);
+      // Replacing the listener (same duty cycle) changes nothing for the medium or the windows.
+      if (sameWindows) return Promise.resolve();
+      this.scan = session;
+      return this.host.scanChanged(this);
     } catch (err) {
       return fail(err);
     }
@@ -163,6 +169,7 @@ export class SimRadio implements Radio {
       this.ensureOpen();
       if (!this.scanning) return Promise.resolve();
       this.listener = undefined;
+      this.scan = undefined;
       return this.host.scanChanged(this);
     } catch (err) {
       return fail(err);
@@ -174,11 +181,27 @@ export class SimRadio implements Radio {
     this.closed = true;
     this.cancelAdvertising();
     this.listener = undefined;
+    this.scan = undefined;
     return this.host.detach(this);
   }
 
+  /** The current scan's duty cycle (undefined: not scanning); windows are [startedAt + j·intervalMs, + windowMs). */
+  get scanWindows(): ScanWindows | undefined {
+    return this.scan;
+  }
+
   /**
-   * Medium → radio: hand a received frame to the current listener (dropped
+   * Medium → radio, before deliver(): whether this radio reports the frame —
+   * scanning, inside a scan window, and (filterDuplicates) not an (address,
+   * payload) already reported in this window, which it then remembers.
+   */
+  admits(frame: ReceivedFrame): boolean {
+    const scan = this.scan;
+    return this.listener !== undefined && scan !== undefined && acceptedInWindow(scan, frame);
+  }
+
+  /**
+   * Medium → radio: hand an admitted frame to the current listener (dropped
    * when not scanning, e.g. scan stopped while a bus message was in flight).
    */
   deliver(frame: ReceivedFrame): void {
@@ -211,4 +234,51 @@ export class SimRadio implements Radio {
   private ensureOpen(): void {
     if (this.closed) throw new MisuseError('radio', `${this.id} is closed`);
   }
+}
+
+/** A scan's duty cycle, as the medium needs it. */
+export interface ScanWindows {
+  readonly startedAt: number;
+  readonly windowMs: number;
+  readonly intervalMs: number;
+  readonly filterDuplicates: boolean;
+}
+
+interface ScanSession extends ScanWindows {
+  /** Window index of `reported` (filterDuplicates). */
+  window: number;
+  readonly reported: Set<string>;
+}
+
+function scanSession(options: ScanOptions, now: number): ScanSession {
+  const { windowMs, intervalMs } = options;
+  if ((windowMs === undefined) !== (intervalMs === undefined)) throw new MisuseError(windowMs === undefined ? 'windowMs' : 'intervalMs', 'give both windowMs and intervalMs, or neither');
+  if (windowMs !== undefined && intervalMs !== undefined) {
+    if (!Number.isSafeInteger(intervalMs) || intervalMs <= 0) throw new MisuseError('intervalMs', 'must be a positive integer (ms)');
+    if (!Number.isSafeInteger(windowMs) || windowMs <= 0 || windowMs > intervalMs) throw new MisuseError('windowMs', 'must be an integer in (0, intervalMs] (ms)');
+  }
+  const interval = intervalMs ?? Number.POSITIVE_INFINITY;
+  return { startedAt: now, windowMs: windowMs ?? interval, intervalMs: interval, filterDuplicates: options.filterDuplicates === true, window: -1, reported: new Set() };
+}
+
+function sameDutyCycle(a: ScanWindows, b: ScanWindows): boolean {
+  return a.windowMs === b.windowMs && a.intervalMs === b.intervalMs && a.filterDuplicates === b.filterDuplicates;
+}
+
+/** Inside a window (continuous scans: always), and new in it when duplicates are filtered. */
+function acceptedInWindow(scan: ScanSession, frame: ReceivedFrame): boolean {
+  const since = frame.at - scan.startedAt;
+  if (since < 0) return false;
+  const window = Number.isFinite(scan.intervalMs) ? Math.floor(since / scan.intervalMs) : 0;
+  if (since - window * scan.intervalMs >= scan.windowMs) return false;
+  if (!scan.filterDuplicates) return true;
+  if (window !== scan.window) {
+    scan.window = window;
+    scan.reported.clear();
+  }
+  let key = frame.address;
+  for (const b of frame.payload) key += String.fromCharCode(b);
+  if (scan.reported.has(key)) return false;
+  scan.reported.add(key);
+  return true;
 }

@@ -27,6 +27,7 @@ import { actorAddress, inboxTopic, type Role } from '../../protocol/wire/topics.
 import { admitted, checkAdmission, JournalIntake, StartGate, type Admission } from './intake.ts';
 import { ActorJournal, type JournaledEvent, type JournalOptions } from './journal.ts';
 import { outgoingEnvelope, publishBlobs } from './outbox.ts';
+import { radioEffect } from './radio-effects.ts';
 import { decodeSnapshot, encodeSnapshot, snapshotKey } from './snapshots.ts';
 import { WorkTracker } from './work.ts';
 
@@ -356,15 +357,10 @@ export class Host {
               .then((sub) => void running.subscriptions.push(sub)),
           );
         case 'radio.advertise':
-          return this.track(running, effect, this.radio(running).advertise(effect.payloads, effect.intervalMs));
         case 'radio.stopAdvertising':
-          return this.track(running, effect, this.radio(running).stopAdvertising());
         case 'radio.scan': {
-          const radio = this.radio(running);
-          const op = effect.on
-            ? radio.startScan((frame) => this.send(running, { type: 'radio.frame', at: frame.at, frame }))
-            : radio.stopScan();
-          return this.track(running, effect, op);
+          const hooks = { send: (event: { type: string }) => this.send(running, event), track: (op: Promise<void>) => this.work.add(op), now: () => this.options.scheduler.now() };
+          return this.track(running, effect, radioEffect(this.radio(running), effect, hooks));
         }
         case 'store.append': {
           const store = this.options.store;
