@@ -48,7 +48,12 @@ export interface WindowedAirCounters {
   /** (advertising event, receiver) pairs evaluated: events inside a window of a receiver in range. */
   evaluated: number;
   delivered: number;
-  /** Heard, but not reported by the receiver (a duplicate in the window under filterDuplicates). */
+  /**
+   * Heard, but not reported by the receiver (a duplicate in the window under
+   * filterDuplicates). Events after every payload of a set was heard in the
+   * window are not evaluated at all, so this counts only duplicates of
+   * payloads that repeat within a set.
+   */
   filtered: number;
   lost: Record<LossCause, number>;
   listenerErrors: number;
@@ -228,7 +233,12 @@ export class WindowedAir implements RadioHost {
     const kMin = Math.max(0, Math.ceil((from - base - MAX_ADV_DELAY_MS) / interval));
     const kMax = Math.floor((end - 1 - base) / interval);
     const n = set.payloads.length;
-    for (let k = kMin; k <= kMax; k++) {
+    // A receiver that filters duplicates reports only the first heard event of each payload in
+    // the window: once every payload was heard, later events cannot change what it reports.
+    const dedupe = rx.scanWindows?.filterDuplicates === true;
+    let unheard = n;
+    const heardPayload = dedupe ? new Uint8Array(n) : undefined;
+    for (let k = kMin; k <= kMax && unheard > 0; k++) {
       const t = base + k * interval + advDelay(set.key, k);
       if (t < from || t >= end) continue;
       this.counters.evaluated++;
@@ -237,7 +247,13 @@ export class WindowedAir implements RadioHost {
         this.counters.lost[outcome.cause]++;
         continue;
       }
-      const payload = set.payloads[k % n];
+      const slot = k % n;
+      if (heardPayload !== undefined) {
+        if (heardPayload[slot] === 1) continue;
+        heardPayload[slot] = 1;
+        unheard--;
+      }
+      const payload = set.payloads[slot];
       if (payload !== undefined) out.push({ at: t, seq: tx.seq, payload, address: set.address, rssi: outcome.rssi });
     }
   }

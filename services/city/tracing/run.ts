@@ -1,0 +1,204 @@
+/**
+ * One tracing protocol on the planned city (issue 5), one process, virtual
+ * time: every phone a tracing-phone actor with a simulated radio in the
+ * receiver-driven air (hardware/sim/windowed-air.ts), moved at its stays'
+ * boundaries; the diagnosis-key server as a service on the same in-memory
+ * bus; positives get a one-time code from the health authority (the
+ * operator issues them at the start) at their diagnosis time. At the end the
+ * phones' notifications are scored against the ground truth of close
+ * contacts computed from the stays.
+ */
+import { performance } from 'node:perf_hooks';
+import type { Logger } from '../../../actors/ports.ts';
+import { keyClientSubscriptions } from '../../../actors/key-client/key-client.ts';
+import type { TracingProtocol, WorkMeter } from '../../../actors/tracing/engine.ts';
+import { createTracingPhoneMachine } from '../../../actors/tracing/phone.ts';
+import type { TracingCounters, TracingPhoneContext } from '../../../actors/tracing/phone-logic.ts';
+import { drbgDraw, drbgFork, drbgInit, SeededRng } from '../../../protocol/crypto/drbg.ts';
+import type { CryptoSuite } from '../../../protocol/crypto/suite.ts';
+import { distributionIndexCodec } from '../../../protocol/keyserver/distribution-index.ts';
+import { keyServerMessages } from '../../../protocol/keyserver/messages.ts';
+import { inboxTopic } from '../../../protocol/wire/topics.ts';
+import { WindowedAir, type WindowedAirCounters } from '../../../hardware/sim/windowed-air.ts';
+import type { Position, PropagationConfig } from '../../../hardware/sim/propagation.ts';
+import { MemoryHub } from '../../bus/memory.ts';
+import { Host } from '../../host/host.ts';
+import { MemoryBlobStore } from '../../keyserver/blobs.ts';
+import { KeyServerClient } from '../../keyserver/client.ts';
+import { startKeyServerService } from '../../keyserver/service.ts';
+import { MemoryStore } from '../../store/memory.ts';
+import { VirtualScheduler } from '../../time/virtual.ts';
+import type { TracingCityConfig } from './config.ts';
+import { closeContacts, expectedExposures } from './ground-truth.ts';
+import { moves, planTracingCity, staysByPhoneId, type TracingCityPlan } from './plan.ts';
+import { tracingProtocol } from './protocols.ts';
+import { scoreNotifications, type NotificationScore } from './score.ts';
+
+export const TRACING_T0_MS = Date.UTC(2026, 0, 5); // a Monday
+const SERVER_ID = 'ks-city';
+const PROVIDER = 'health-authority';
+const DAY_MS = 86_400_000;
+/**
+ * Indoor propagation of the city: n = 3 (furnished rooms), 4 dB noise, 10 dB
+ * per wall, no loss, scanning windows modelled by the radios themselves.
+ * Range ≈ 80 m in the open; neighbours' houses (40 m, a wall) are at the edge.
+ */
+export const TRACING_PROPAGATION: Partial<PropagationConfig> = Object.freeze({ pathLossExponent: 3, noiseSigmaDb: 4, lossProbability: 0, scanDutyCycle: 1 });
+
+export interface TracingRunOptions {
+  readonly city: TracingCityConfig;
+  readonly protocol: TracingProtocol;
+  readonly crypto: CryptoSuite;
+  readonly logger: Logger;
+  /** Radio propagation of the city (default TRACING_PROPAGATION). */
+  readonly propagation?: Partial<PropagationConfig>;
+  readonly onProgress?: (fraction: number, simNow: number) => void;
+  readonly signal?: AbortSignal;
+}
+
+export interface TracingRunSummary {
+  readonly protocol: TracingProtocol;
+  readonly phones: number;
+  readonly days: number;
+  readonly positives: number;
+  readonly closeContacts: number;
+  readonly score: NotificationScore;
+  /** Per phone per simulated day. */
+  readonly bytesUpPerPhoneDay: number;
+  readonly bytesDownPerPhoneDay: number;
+  /** Tracing data held at the end, per phone (mean and max). */
+  readonly storagePerPhone: { readonly meanBytes: number; readonly maxBytes: number };
+  /** CPU time of the engines' matching, summed over phones, and per phone per day. */
+  readonly matchingCpuMs: { readonly total: number; readonly perPhoneDay: number };
+  readonly counters: Readonly<Record<string, number>>;
+  readonly air: Readonly<Record<string, number>>;
+  readonly wallS: number;
+}
+
+class CpuMeter implements WorkMeter {
+  readonly totals = new Map<string, number>();
+  time<T>(label: string, work: () => T): T {
+    const start = performance.now();
+    try {
+      return work();
+    } finally {
+      this.totals.set(label, (this.totals.get(label) ?? 0) + performance.now() - start);
+    }
+  }
+}
+
+export async function runTracingCity(o: TracingRunOptions): Promise<TracingRunSummary> {
+  const started = performance.now();
+  const seedBytes = new Uint8Array(16);
+  new DataView(seedBytes.buffer).setUint32(0, o.city.seed);
+  const plan = planTracingCity(o.city, TRACING_T0_MS, seedBytes);
+  const root = drbgFork(drbgInit(seedBytes), `tracing/${o.protocol}`);
+  const scheduler = new VirtualScheduler(plan.t0);
+  const positions = new Map<string, Position>();
+  const air = new WindowedAir({ scheduler, rng: new SeededRng(drbgDraw(drbgFork(root, 'air'), 32).bytes), propagation: { ...TRACING_PROPAGATION, ...o.propagation }, positions: (id) => positions.get(id) });
+  const hub = new MemoryHub({ onError: (error) => o.logger.error('bus handler failed', { error: String(error) }) });
+  const secretDraw = drbgDraw(drbgFork(root, 'key-server'), 64);
+  const secrets = { pepper: secretDraw.bytes.slice(0, 32), signingKey: secretDraw.bytes.slice(32, 64), keyId: 'city-1' };
+  const server = await startKeyServerService({ serverId: SERVER_ID, bus: hub.connect('key-server'), store: new MemoryStore(), blobs: new MemoryBlobStore(), scheduler, logger: o.logger, secrets, crypto: o.crypto });
+  const meter = new CpuMeter();
+  const protocol = tracingProtocol(o.protocol);
+  const deps = { crypto: o.crypto, publicKeys: new Map([[secrets.keyId, o.crypto.p256PublicKey(secrets.signingKey)]]), meter };
+  const machine = createTracingPhoneMachine(protocol.engine, deps);
+  const phones = new Host({ scheduler, bus: hub.connect('phones'), messages: keyServerMessages().register(distributionIndexCodec), logger: o.logger, radioFor: (spec) => air.attach(spec.id) });
+  scheduler.addQuiescence(
+    () => Promise.all([phones.idle(), server.host.idle()]).then(() => undefined),
+    () => phones.activity() + server.host.activity(),
+  );
+  scheduler.addQuiescence(() => hub.idle());
+
+  const operator = await KeyServerClient.connect(hub.connect('operator'), { serverId: SERVER_ID, address: 'host/health-authority', inbox: inboxTopic('host', 'health-authority') });
+  await operator.admin('keys.provider.add', { providerId: PROVIDER });
+  const codes = await operator.issueCodes(PROVIDER, Math.max(1, plan.positives.length), secrets.pepper, plan.end - plan.t0 + DAY_MS, plan.t0, o.crypto);
+
+  scheduleMoves(plan, scheduler, positions, air);
+  const phoneSeeds = drbgFork(root, 'phones');
+  for (const phone of plan.phones) {
+    const seed = drbgDraw(drbgFork(phoneSeeds, phone.id), 32).bytes;
+    await phones.spawn({
+      role: 'phone',
+      id: phone.id,
+      machine,
+      input: { phoneId: phone.id, serverId: SERVER_ID, seed, engine: protocol.config, ...protocol.phone },
+      subscribe: keyClientSubscriptions(SERVER_ID),
+    });
+  }
+  plan.positives.forEach((p, i) => {
+    const code = codes[i]?.text ?? '';
+    scheduler.at(p.diagnosedAt, () => phones.sendTo('phone', p.phoneId, { type: 'tracing.diagnosed', at: p.diagnosedAt, code, infectiousFrom: p.infectiousFrom }));
+  });
+
+  await scheduler.runUntil(plan.end, (now) => o.onProgress?.((now - plan.t0) / (plan.end - plan.t0), now), o.signal);
+  const summary = summarise(o, plan, phones, (state) => protocol.engine.storageBytes(state), meter, air, performance.now() - started);
+  await operator.close();
+  await phones.stop();
+  await server.stop();
+  await air.close();
+  return summary;
+}
+
+/** Phones take their positions at their stays' boundaries (one timer per distinct time). */
+function scheduleMoves(plan: TracingCityPlan, scheduler: VirtualScheduler, positions: Map<string, Position>, air: WindowedAir): void {
+  const byTime = new Map<number, { id: string; position: Position }[]>();
+  for (const m of moves(plan)) {
+    const id = plan.phones[m.phoneIndex]?.id;
+    if (id === undefined) continue;
+    if (m.at <= plan.t0) {
+      positions.set(id, m.position);
+      continue;
+    }
+    const list = byTime.get(m.at) ?? [];
+    list.push({ id, position: m.position });
+    byTime.set(m.at, list);
+  }
+  for (const [at, list] of byTime) {
+    scheduler.at(at, () => {
+      for (const { id, position } of list) positions.set(id, position);
+      air.positionsChanged();
+    });
+  }
+}
+
+function summarise(o: TracingRunOptions, plan: TracingCityPlan, phones: Host, storageBytes: (s: unknown) => number, meter: CpuMeter, air: WindowedAir, wallMs: number): TracingRunSummary {
+  const contacts = closeContacts(staysByPhoneId(plan), o.city.contact);
+  const expected = expectedExposures(contacts, plan.positives, o.city.contact);
+  const observed: { phoneId: string; at: number }[] = [];
+  const counters: Record<string, number> = {};
+  let up = 0;
+  let down = 0;
+  let storage = 0;
+  let maxStorage = 0;
+  for (const phone of plan.phones) {
+    const c = phones.snapshotOf('phone', phone.id).context as TracingPhoneContext<unknown, unknown>;
+    const first = c.notifications[0];
+    if (first !== undefined) observed.push({ phoneId: phone.id, at: first.at });
+    for (const k of Object.keys(c.counters) as (keyof TracingCounters)[]) counters[k] = (counters[k] ?? 0) + c.counters[k];
+    up += c.counters.bytesUp;
+    down += c.counters.bytesDown;
+    const bytes = storageBytes(c.engine);
+    storage += bytes;
+    maxStorage = Math.max(maxStorage, bytes);
+  }
+  const phoneDays = plan.phones.length * o.city.days;
+  const matching = meter.totals.get('match') ?? 0;
+  const { lost, ...airCounters }: WindowedAirCounters = air.counters;
+  return {
+    protocol: o.protocol,
+    phones: plan.phones.length,
+    days: o.city.days,
+    positives: plan.positives.length,
+    closeContacts: contacts.length,
+    score: scoreNotifications(expected, observed, plan.positives),
+    bytesUpPerPhoneDay: up / phoneDays,
+    bytesDownPerPhoneDay: down / phoneDays,
+    storagePerPhone: { meanBytes: storage / plan.phones.length, maxBytes: maxStorage },
+    matchingCpuMs: { total: matching, perPhoneDay: matching / phoneDays },
+    counters,
+    air: { ...airCounters, ...Object.fromEntries(Object.entries(lost).map(([k, v]) => [`lost.${k}`, v])) },
+    wallS: wallMs / 1000,
+  };
+}
