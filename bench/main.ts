@@ -8,19 +8,22 @@
  *   npm run bench -- city         the full 200 × 14-day city alone (long: minutes)
  *   npm run bench -- keyserver    issue 4's key-server sizes (minutes; KS_BENCH_SCALE=0.05 for a quick run)
  *   npm run bench -- gaen         issue 5's GAEN matching: 100k and 1M diagnosis keys against a 14-day store
+ *   npm run bench -- dp3t tcn     issue 5's DP-3T matching and TCN report verification / local matching
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { busBench } from './bus.ts';
 import { cityBench } from './city.ts';
 import { cryptoBench } from './crypto.ts';
+import { dp3tBench } from './dp3t.ts';
 import { gaenBench } from './gaen-matching.ts';
 import { keyserverBench } from './keyserver.ts';
 import { radioBench } from './radio.ts';
 import type { BenchModule, BenchRow } from './report.ts';
 import { storeBench } from './store.ts';
+import { tcnBench } from './tcn.ts';
 import { tokenBench } from './token.ts';
 
-const MODULES: Record<string, BenchModule> = { bus: busBench, crypto: cryptoBench, store: storeBench, radio: radioBench, city: cityBench, token: tokenBench, keyserver: keyserverBench, gaen: gaenBench };
+const MODULES: Record<string, BenchModule> = { bus: busBench, crypto: cryptoBench, store: storeBench, radio: radioBench, city: cityBench, token: tokenBench, keyserver: keyserverBench, gaen: gaenBench, dp3t: dp3tBench, tcn: tcnBench };
 
 function fmt(n: number): string {
   if (!Number.isFinite(n)) return String(n);

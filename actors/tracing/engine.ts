@@ -13,6 +13,10 @@
  *   match      which downloaded records were met, and how closely
  *   storage    bytes of tracing data held (for the comparison table)
  *
+ * Protocols with a backend of their own (DIMY's QBF/CBF server, TCN's modes
+ * A and B) add an `exchange`: periodic sends, replies, and a diagnosis that
+ * goes to that backend instead of (or besides) the key server.
+ *
  * Engines are pure functions over plain-data state (Uint8Array, numbers,
  * strings, arrays, plain objects), so the phone's snapshot holds them.
  * Randomness comes from the DRBG state threaded through every call.
@@ -20,6 +24,7 @@
 import type { DrbgState } from '../../protocol/crypto/drbg.ts';
 import type { CryptoSuite } from '../../protocol/crypto/suite.ts';
 import type { DiagnosisRecord, IdentifiedRecord } from '../../protocol/keyserver/distribution-records.ts';
+import type { WireValue } from '../../protocol/wire/msgpack.ts';
 import type { ReceivedFrame, SimMillis } from '../ports.ts';
 
 export const TRACING_PROTOCOLS = ['gaen', 'dp3t', 'tcn', 'dimy'] as const;
@@ -100,4 +105,35 @@ export interface TracingEngine<S, C> {
   match(deps: EngineDeps, config: C, state: S, records: readonly IdentifiedRecord[], at: SimMillis): MatchOutcome<S>;
   /** Bytes of tracing data held: own keys plus observations. */
   storageBytes(state: S): number;
+  /** A backend of the protocol's own (optional). */
+  readonly exchange?: EngineExchange<S, C>;
+}
+
+/** A message the engine wants sent (the phone adds its inbox as replyTo). */
+export interface EngineSend {
+  readonly topic: string;
+  readonly msgType: string;
+  readonly body: WireValue;
+}
+
+export interface EngineStep<S> {
+  readonly state: S;
+  readonly sends?: readonly EngineSend[];
+  readonly exposures?: readonly Exposure[];
+  /** Bytes this step moved to (up) and from (down) the network, for the comparison table. */
+  readonly bytesUp?: number;
+  readonly bytesDown?: number;
+}
+
+export interface EngineExchange<S, C> {
+  /** Message types handed to onMessage (their codecs must be registered in the phone's host). */
+  readonly messages: readonly string[];
+  /** Topics to subscribe to besides the key server's index. */
+  subscriptions(config: C, phoneId: string): readonly string[];
+  /** Period of `periodic`, ms; undefined: none. */
+  periodMs(config: C): number | undefined;
+  periodic(deps: EngineDeps, config: C, state: S, at: SimMillis, phoneId: string): EngineStep<S>;
+  onMessage(deps: EngineDeps, config: C, state: S, msgType: string, body: unknown, at: SimMillis): EngineStep<S>;
+  /** On a positive diagnosis, after report(): what goes to the engine's own backend. */
+  diagnosed(deps: EngineDeps, config: C, state: S, infectiousFrom: SimMillis, at: SimMillis, code: string, phoneId: string): EngineStep<S>;
 }

@@ -33,13 +33,14 @@ import { inboxTopic, keyServerUploadTopic } from '../../protocol/wire/topics.ts'
 import { timerSet, withoutFiredTimer, withTimer, type Effect, type TimedContext } from '../effects.ts';
 import { initialKeyClientContext, type KeyClientContext, type KeyClientInput, type Step as KeyStep } from '../key-client/key-client-logic.ts';
 import type { ReceivedFrame, SimMillis } from '../ports.ts';
-import type { EngineDeps, Exposure, ExposureRisk, RadioTiming, TracingEngine } from './engine.ts';
+import type { EngineDeps, EngineStep, Exposure, ExposureRisk, RadioTiming, TracingEngine } from './engine.ts';
 import { applyHealthEvent, DEFAULT_HEALTH_POLICY, initialHealthCode, type HealthCode, type HealthPolicy } from './health-code.ts';
 
 export const ROTATE_TIMER = 'rotate';
 export const SCAN_START_TIMER = 'scanStart';
 export const RETENTION_TIMER = 'retention';
 export const UPLOAD_TIMER = 'upload';
+export const EXCHANGE_TIMER = 'exchange';
 const DAY_MS = 86_400_000;
 /** Upload size bucket, bytes (services/keyserver/client.ts UPLOAD_SIZE_BUCKET_BYTES: equal-size real and chaff uploads). */
 const UPLOAD_BUCKET_BYTES = 1024;
@@ -185,7 +186,36 @@ export function onStart<S, C>(engine: TracingEngine<S, C>, deps: TracingDeps, c:
   const offset = new DataView(phase.bytes.buffer, phase.bytes.byteOffset, 4).getUint32(0) % c.settings.timing.scanIntervalMs;
   let next = arm({ ...rotated, drbg: phase.state }, SCAN_START_TIMER, at + offset, effects);
   next = arm(next, RETENTION_TIMER, nextMidnight(at), effects);
+  const period = engine.exchange?.periodMs(c.config);
+  if (period !== undefined) next = arm(next, EXCHANGE_TIMER, at + period - (offset % period), effects);
   return { context: next, effects };
+}
+
+/** The engine's own backend: sends (replies to our inbox), exposures, bytes. */
+function applyEngineStep<S, C>(c: Ctx<S, C>, step: EngineStep<S>, at: SimMillis, effects: Effect[]): Ctx<S, C> {
+  let next: Ctx<S, C> = bump(bump({ ...c, engine: step.state }, 'bytesUp', step.bytesUp ?? 0), 'bytesDown', step.bytesDown ?? 0);
+  for (const send of step.sends ?? []) effects.push({ type: 'bus.send', topic: send.topic, msgType: send.msgType, body: send.body, qos: 1, replyTo: inboxTopic('phone', c.settings.phoneId) });
+  for (const exposure of step.exposures ?? []) next = expose(next, exposure, at, effects);
+  return next;
+}
+
+/** timer.exchange: the engine's periodic work (e.g. DIMY's QBF query), then the next one. */
+export function onExchangeTimer<S, C>(engine: TracingEngine<S, C>, deps: TracingDeps, c: Ctx<S, C>, type: string, at: SimMillis): Step<S, C> {
+  const exchange = engine.exchange;
+  const cleared = { ...c, timers: withoutFiredTimer(c.timers, type) };
+  const period = exchange?.periodMs(c.config);
+  if (exchange === undefined || period === undefined) return { context: cleared, effects: [] };
+  const effects: Effect[] = [];
+  const next = applyEngineStep(cleared, exchange.periodic(deps, c.config, c.engine, at, c.settings.phoneId), at, effects);
+  return { context: arm(next, EXCHANGE_TIMER, at + period, effects), effects };
+}
+
+/** A message for the engine (its type is one of exchange.messages). */
+export function onEngineMessage<S, C>(engine: TracingEngine<S, C>, deps: TracingDeps, c: Ctx<S, C>, msgType: string, body: unknown, at: SimMillis): Step<S, C> {
+  const exchange = engine.exchange;
+  if (exchange === undefined || !exchange.messages.includes(msgType)) return { context: c, effects: [] };
+  const effects: Effect[] = [];
+  return { context: applyEngineStep(c, exchange.onMessage(deps, c.config, c.engine, msgType, body, at), at, effects), effects };
 }
 
 /** New identifiers from the engine, advertised with a new address; the next rotation armed. */
@@ -231,6 +261,7 @@ export function onDiagnosed<S, C>(engine: TracingEngine<S, C>, deps: TracingDeps
   const records = report.records.slice(-MAX_UPLOAD_RECORDS);
   const effects: Effect[] = [];
   let next: Ctx<S, C> = { ...c, engine: report.state, drbg: report.drbg, health };
+  if (engine.exchange !== undefined) next = applyEngineStep(next, engine.exchange.diagnosed(deps, c.config, next.engine, Math.min(infectiousFrom, at), at, parsed.value.text, c.settings.phoneId), at, effects);
   next = rotate(engine, deps, next, at, effects);
   if (records.length === 0) return { context: next, effects };
   const pending: PendingUpload = { code: parsed.value.text, records: pack(records), count: records.length, attempts: 0, deadline: at };

@@ -11,7 +11,8 @@
  * timer.scanStart, radio.frames / radio.frame (observe), timer.retention
  * (expire + health tick), the key client's msg.keys.index / msg.keys.file /
  * timer.fetch (then match the new records), tracing.test (health code),
- * host.resume (re-advertise, re-scan, re-send a pending upload).
+ * host.resume (re-advertise, re-scan, re-send a pending upload), and for
+ * engines with a backend of their own, timer.exchange and its messages.
  * A diagnosis with a malformed code is counted and ignored (stays tracing).
  */
 import { enqueueActions, setup } from 'xstate';
@@ -27,6 +28,8 @@ import {
   afterKeyStep,
   initialTracingContext,
   onDiagnosed,
+  onEngineMessage,
+  onExchangeTimer,
   onFrames,
   onResumeRadio,
   onRetention,
@@ -77,10 +80,13 @@ const LIVE = {
   [`timer.${FETCH_TIMER}`]: { actions: 'apply' },
   'tracing.test': { actions: 'apply' },
   'host.resume': { actions: 'apply' },
+  'timer.exchange': { actions: 'apply' },
 } as const;
 
 export function createTracingPhoneMachine<S, C>(engine: TracingEngine<S, C>, deps: TracingDeps) {
   type Ctx = TracingPhoneContext<S, C>;
+  const engineMessages = new Set(engine.exchange?.messages ?? []);
+  const live = { ...LIVE, ...Object.fromEntries((engine.exchange?.messages ?? []).map((type) => [`msg.${type}`, { actions: 'apply' as const }])) };
   const reduce = (c: Ctx, e: TracingPhoneEvent): Step<S, C> => {
     switch (e.type) {
       case 'host.start':
@@ -120,6 +126,8 @@ export function createTracingPhoneMachine<S, C>(engine: TracingEngine<S, C>, dep
         return onRetention(engine, c, type, at);
       case 'timer.upload':
         return onUploadTimer(c, type, at);
+      case 'timer.exchange':
+        return onExchangeTimer(engine, deps, c, type, at);
       case `timer.${FETCH_TIMER}`:
         return afterKeyStep(engine, deps, c, onFetchTimer(c.keys, type, at), at);
       default:
@@ -135,7 +143,10 @@ export function createTracingPhoneMachine<S, C>(engine: TracingEngine<S, C>, dep
     },
     actions: {
       apply: enqueueActions(({ context, event, enqueue }) => {
-        const step = reduce(context, event);
+        // The engine's own messages (exchange.messages) are msg.<type> events outside the static union.
+        const type: string = event.type;
+        const message = type.startsWith('msg.') && engineMessages.has(type.slice(4)) ? (event as unknown as MessageEvent) : undefined;
+        const step = message !== undefined ? onEngineMessage(engine, deps, context, type.slice(4), message.body, message.at) : reduce(context, event);
         if (step.context !== context) enqueue.assign(() => step.context);
         for (const effect of step.effects) enqueue.emit(effect);
       }),
@@ -163,7 +174,7 @@ export function createTracingPhoneMachine<S, C>(engine: TracingEngine<S, C>, dep
       },
       tracing: {
         on: {
-          ...LIVE,
+          ...live,
           'tracing.diagnosed': [{ guard: 'validCode', target: 'uploading', actions: 'apply' }, { actions: 'apply' }],
           'host.stop': { target: 'stopped', actions: 'stopRadio' },
         },
@@ -171,7 +182,7 @@ export function createTracingPhoneMachine<S, C>(engine: TracingEngine<S, C>, dep
       uploading: {
         always: { guard: 'uploadDone', target: 'reported' },
         on: {
-          ...LIVE,
+          ...live,
           'msg.keys.upload.ack': { target: 'reported', actions: 'apply' },
           'timer.upload': { actions: 'apply' },
           'host.stop': { target: 'stopped', actions: 'stopRadio' },
@@ -179,7 +190,7 @@ export function createTracingPhoneMachine<S, C>(engine: TracingEngine<S, C>, dep
       },
       reported: {
         on: {
-          ...LIVE,
+          ...live,
           'host.stop': { target: 'stopped', actions: 'stopRadio' },
         },
       },

@@ -5,13 +5,29 @@
 import type { TracingEngine, TracingProtocol } from '../../../actors/tracing/engine.ts';
 import { gaenEngine, gaenEngineConfig } from '../../../actors/tracing/gaen-engine.ts';
 import type { TracingPhoneInput } from '../../../actors/tracing/phone-logic.ts';
+import type { DrbgState } from '../../../protocol/crypto/drbg.ts';
+import type { CryptoSuite } from '../../../protocol/crypto/suite.ts';
 import { MisuseError } from '../../../protocol/errors.ts';
+import type { MessageRegistry } from '../../../protocol/wire/messages.ts';
+import type { ActorSpec } from '../../host/host.ts';
 
 export interface CityProtocol {
   readonly engine: TracingEngine<unknown, unknown>;
   readonly config: unknown;
   /** Phone settings other than ids, seed and engine config. */
   readonly phone: Partial<Omit<TracingPhoneInput<unknown>, 'phoneId' | 'serverId' | 'seed' | 'engine'>>;
+  /** Codecs of the engine's own messages (exchange.messages), registered in every host of the city. */
+  readonly messages?: (registry: MessageRegistry) => MessageRegistry;
+  /** Backends of the protocol's own, spawned in the backend host (e.g. DIMY's QBF/CBF server). */
+  readonly backends?: (env: BackendEnv) => readonly ActorSpec[];
+}
+
+export interface BackendEnv {
+  readonly crypto: CryptoSuite;
+  readonly drbg: DrbgState;
+  /** Upload codes the health authority issued (printed form), one per positive. */
+  readonly codes: readonly string[];
+  readonly endMs: number;
 }
 
 /**

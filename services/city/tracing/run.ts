@@ -18,6 +18,7 @@ import { drbgDraw, drbgFork, drbgInit, SeededRng } from '../../../protocol/crypt
 import type { CryptoSuite } from '../../../protocol/crypto/suite.ts';
 import { distributionIndexCodec } from '../../../protocol/keyserver/distribution-index.ts';
 import { keyServerMessages } from '../../../protocol/keyserver/messages.ts';
+import type { MessageRegistry } from '../../../protocol/wire/messages.ts';
 import { inboxTopic } from '../../../protocol/wire/topics.ts';
 import { WindowedAir, type WindowedAirCounters } from '../../../hardware/sim/windowed-air.ts';
 import type { Position, PropagationConfig } from '../../../hardware/sim/propagation.ts';
@@ -104,10 +105,16 @@ export async function runTracingCity(o: TracingRunOptions): Promise<TracingRunSu
   const protocol = tracingProtocol(o.protocol);
   const deps = { crypto: o.crypto, publicKeys: new Map([[secrets.keyId, o.crypto.p256PublicKey(secrets.signingKey)]]), meter };
   const machine = createTracingPhoneMachine(protocol.engine, deps);
-  const phones = new Host({ scheduler, bus: hub.connect('phones'), messages: keyServerMessages().register(distributionIndexCodec), logger: o.logger, radioFor: (spec) => air.attach(spec.id) });
+  const messages = (): MessageRegistry => {
+    const registry = keyServerMessages().register(distributionIndexCodec);
+    return protocol.messages?.(registry) ?? registry;
+  };
+  const phones = new Host({ scheduler, bus: hub.connect('phones'), messages: messages(), logger: o.logger, radioFor: (spec) => air.attach(spec.id) });
+  const backends = new Host({ scheduler, bus: hub.connect('backends'), messages: messages(), logger: o.logger });
+  const hosts = [phones, backends, server.host];
   scheduler.addQuiescence(
-    () => Promise.all([phones.idle(), server.host.idle()]).then(() => undefined),
-    () => phones.activity() + server.host.activity(),
+    () => Promise.all(hosts.map((h) => h.idle())).then(() => undefined),
+    () => hosts.reduce((n, h) => n + h.activity(), 0),
   );
   scheduler.addQuiescence(() => hub.idle());
 
@@ -115,6 +122,7 @@ export async function runTracingCity(o: TracingRunOptions): Promise<TracingRunSu
   await operator.admin('keys.provider.add', { providerId: PROVIDER });
   const codes = await operator.issueCodes(PROVIDER, Math.max(1, plan.positives.length), secrets.pepper, plan.end - plan.t0 + DAY_MS, plan.t0, o.crypto);
 
+  for (const spec of protocol.backends?.({ crypto: o.crypto, drbg: drbgFork(root, 'backends'), codes: codes.map((c) => c.text), endMs: plan.end }) ?? []) await backends.spawn(spec);
   scheduleMoves(plan, scheduler, positions, air);
   const phoneSeeds = drbgFork(root, 'phones');
   for (const phone of plan.phones) {
@@ -124,7 +132,7 @@ export async function runTracingCity(o: TracingRunOptions): Promise<TracingRunSu
       id: phone.id,
       machine,
       input: { phoneId: phone.id, serverId: SERVER_ID, seed, engine: protocol.config, ...protocol.phone },
-      subscribe: keyClientSubscriptions(SERVER_ID),
+      subscribe: [...keyClientSubscriptions(SERVER_ID), ...(protocol.engine.exchange?.subscriptions(protocol.config, phone.id) ?? [])],
     });
   }
   plan.positives.forEach((p, i) => {
@@ -136,6 +144,7 @@ export async function runTracingCity(o: TracingRunOptions): Promise<TracingRunSu
   const summary = summarise(o, plan, phones, (state) => protocol.engine.storageBytes(state), meter, air, performance.now() - started);
   await operator.close();
   await phones.stop();
+  await backends.stop();
   await server.stop();
   await air.close();
   return summary;
