@@ -97,7 +97,11 @@ export interface TracingEngine<S, C> {
   observe(deps: EngineDeps, config: C, state: S, frames: readonly ReceivedFrame[], at: SimMillis): { readonly state: S; readonly refused: number };
   /** Forget own keys and observations older than the retention. */
   expire(config: C, state: S, at: SimMillis): S;
-  /** Oldest time of anything held (own keys, observations); the retention invariant checks it. */
+  /**
+   * Oldest time of anything held — an observation's time, the last moment an
+   * own key was in use — so that after expire(at) it is ≥ at − retention
+   * (the retention invariant the model tests check).
+   */
   oldestHeld(state: S): SimMillis | undefined;
   /** What a positive uploads for contacts since `infectiousFrom`. */
   report(deps: EngineDeps, config: C, state: S, infectiousFrom: SimMillis, at: SimMillis, drbg: DrbgState): Report<S>;

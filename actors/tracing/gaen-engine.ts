@@ -58,8 +58,10 @@ interface OwnTek {
   readonly rpik: Uint8Array;
   readonly aemk: Uint8Array;
   readonly start: number;
-  /** Intervals; the current TEK keeps 144 until it is reported early. */
+  /** Intervals: to the end of its day, cut at the current interval when released early. */
   readonly period: number;
+  /** Uploaded: its RPIs are public, it is never advertised again. */
+  readonly released: boolean;
 }
 
 interface SightingBatch {
@@ -75,10 +77,17 @@ export interface GaenState {
 
 const enin = (at: SimMillis): number => Math.floor(at / INTERVAL_MS);
 
-function newTek(crypto: CryptoSuite, at: SimMillis, drbg: DrbgState): { tek: OwnTek; drbg: DrbgState } {
+/**
+ * A TEK from interval j to the end of its UTC day: from the day's start
+ * normally, from j itself after a same-day release (the released key ends at
+ * j, and its last RPI must not be advertised again).
+ */
+function newTek(crypto: CryptoSuite, j: number, fromDayStart: boolean, drbg: DrbgState): { tek: OwnTek; drbg: DrbgState } {
   const draw = drbgDraw(drbg, TEK_BYTES);
   const key = draw.bytes;
-  return { tek: { key, rpik: rpik(crypto, key), aemk: aemk(crypto, key), start: rollingStartIntervalNumber(enin(at)), period: TEK_ROLLING_PERIOD }, drbg: draw.state };
+  const dayStart = rollingStartIntervalNumber(j);
+  const start = fromDayStart ? dayStart : j;
+  return { tek: { key, rpik: rpik(crypto, key), aemk: aemk(crypto, key), start, period: dayStart + TEK_ROLLING_PERIOD - start, released: false }, drbg: draw.state };
 }
 
 function covers(tek: OwnTek, interval: number): boolean {
@@ -95,8 +104,8 @@ export const gaenEngine: TracingEngine<GaenState, GaenEngineConfig> = {
     const j = enin(at);
     let teks = state.teks;
     let current = teks[teks.length - 1];
-    if (current === undefined || !covers(current, j)) {
-      const made = newTek(deps.crypto, at, drbg);
+    if (current === undefined || current.released || !covers(current, j)) {
+      const made = newTek(deps.crypto, j, current === undefined || !current.released, drbg);
       drbg = made.drbg;
       current = made.tek;
       teks = [...teks, current];
@@ -146,10 +155,11 @@ export const gaenEngine: TracingEngine<GaenState, GaenEngineConfig> = {
     return teks.length === state.teks.length && batches.length === state.batches.length ? state : { teks, batches };
   },
 
+  // A TEK is as old as its last interval (expire keeps it while that is within the retention).
   oldestHeld(state) {
     const tek = state.teks[0];
     const batch = state.batches[0];
-    const times = [tek === undefined ? undefined : tek.start * INTERVAL_MS, batch?.rssiAt[0] ?? batch?.at].filter((t): t is number => t !== undefined);
+    const times = [tek === undefined ? undefined : (tek.start + tek.period) * INTERVAL_MS, batch?.at].filter((t): t is number => t !== undefined);
     return times.length === 0 ? undefined : Math.min(...times);
   },
 
@@ -161,8 +171,8 @@ export const gaenEngine: TracingEngine<GaenState, GaenEngineConfig> = {
       const current = covers(t, now);
       const period = current ? now - t.start + 1 : t.period;
       if (t.start + period > from && t.start <= now) records.push({ protocol: 'gaen-tek', key: t.key, rollingStartIntervalNumber: t.start, rollingPeriod: period, transmissionRisk: config.transmissionRisk });
-      // The reported current TEK ends now: the next rotation starts a new one.
-      return current ? { ...t, period } : t;
+      // Released keys are never advertised again: the rotation that follows starts a new TEK.
+      return current ? { ...t, period, released: true } : t;
     });
     return { state: { ...state, teks }, drbg, records };
   },

@@ -342,7 +342,8 @@ function expose<S, C>(c: Ctx<S, C>, exposure: Exposure, at: SimMillis, effects: 
 /** host.resume: what a snapshot cannot hold — the advertising set, the scan, a pending upload. */
 export function onResumeRadio<S, C>(c: Ctx<S, C>, at: SimMillis): Step<S, C> {
   const effects: Effect[] = [];
-  if (c.advertising !== null) effects.push({ type: 'radio.advertise', payloads: c.advertising.payloads, intervalMs: c.settings.timing.advertiseIntervalMs, newAddress: true });
+  // The same identifiers again, so no new address: a new one next to an old identifier would link the two.
+  if (c.advertising !== null) effects.push({ type: 'radio.advertise', payloads: c.advertising.payloads, intervalMs: c.settings.timing.advertiseIntervalMs });
   if (c.scanning) effects.push(...onScanStart(c, 'resume').effects);
   return sendUpload(c, at, effects);
 }

@@ -1,5 +1,6 @@
 /**
- * `tracecity run`: the one-process demo in virtual time (what `npm start` runs).
+ * `tracecity run`: the one-process demo in virtual time; with `--protocol`,
+ * the contact-tracing comparison on the tracing city (services/cli/tracing-run.ts).
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -9,10 +10,15 @@ import { createLogger } from '../log.ts';
 import type { BusChoice } from '../bus/open.ts';
 import { runDemo, stableJson, type DemoSummary } from '../city/demo-run.ts';
 import { demoScenarioSchema } from '../city/demo-scenario.ts';
-import { brokerUrlFlag, defined, intFlag, parseConfig, logLevelFlag, type LogLevel } from './options.ts';
+import { brokerUrlFlag, choiceFlag, ConfigError, defined, intFlag, numberFlag, parseConfig, logLevelFlag, type LogLevel } from './options.ts';
 import { createProgress } from './progress.ts';
+import { PROTOCOL_CHOICES, runTracingComparison, type ProtocolChoice } from './tracing-run.ts';
 
 interface RunFlags {
+  protocol?: ProtocolChoice;
+  phones?: number;
+  days?: number;
+  radioLoss?: number;
   seed?: number;
   out: string;
   broker?: string;
@@ -27,7 +33,11 @@ interface RunFlags {
 export function registerRun(program: Command): void {
   program
     .command('run')
-    .description('run the demo city in one process under virtual time (embedded broker unless --broker)')
+    .description('run the demo city in one process under virtual time (embedded broker unless --broker); with --protocol, compare contact-tracing protocols on the tracing city')
+    .option('--protocol <name>', `contact tracing on the tracing city: ${PROTOCOL_CHOICES.join(' | ')} (writes tracing-comparison.md/.json)`, choiceFlag('--protocol', PROTOCOL_CHOICES))
+    .option('--phones <n>', 'tracing city: phones (default 500)', intFlag('--phones'))
+    .option('--days <n>', 'tracing city: simulated days (default 7)', intFlag('--days'))
+    .option('--radio-loss <p>', 'tracing city: probability that an advertisement is lost (default 0)', numberFlag('--radio-loss', 0, 1))
     .option('--seed <n>', 'random seed; the same seed gives a byte-identical summary.json', intFlag('--seed'))
     .option('--out <dir>', 'directory for summary.json', './out')
     .option('--broker <url>', 'use this MQTT broker instead of the embedded aedes', brokerUrlFlag)
@@ -38,6 +48,14 @@ export function registerRun(program: Command): void {
     .option('--quiet', 'no progress output')
     .option('--log-level <level>', 'debug | info | warn | error (logs go to stderr)', logLevelFlag, 'warn')
     .action(async (flags: RunFlags) => {
+      if (flags.protocol !== undefined) {
+        const demoOnly = (['broker', 'memoryBus', 'households', 'phonesPerHousehold', 'duration'] as const).filter((k) => flags[k] !== undefined);
+        if (demoOnly.length > 0) throw new ConfigError(demoOnly.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} is a demo option; the tracing city (--protocol) runs on its in-memory bus`));
+        await runTracingComparison({ ...defined({ seed: flags.seed, phones: flags.phones, days: flags.days, radioLoss: flags.radioLoss, quiet: flags.quiet }), protocol: flags.protocol, out: flags.out, logLevel: flags.logLevel });
+        return;
+      }
+      const tracingOnly = (['phones', 'days', 'radioLoss'] as const).filter((k) => flags[k] !== undefined);
+      if (tracingOnly.length > 0) throw new ConfigError(tracingOnly.map((k) => `--${k === 'radioLoss' ? 'radio-loss' : k} needs --protocol`));
       const scenario = parseConfig(
         demoScenarioSchema,
         defined({ seed: flags.seed, households: flags.households, phonesPerHousehold: flags.phonesPerHousehold, durationS: flags.duration }),

@@ -3,8 +3,13 @@
  * the phone settings each one gets by default.
  */
 import type { TracingEngine, TracingProtocol } from '../../../actors/tracing/engine.ts';
+import { dp3tEngine, dp3tEngineConfig } from '../../../actors/tracing/dp3t-engine.ts';
 import { gaenEngine, gaenEngineConfig } from '../../../actors/tracing/gaen-engine.ts';
 import type { TracingPhoneInput } from '../../../actors/tracing/phone-logic.ts';
+import { tcnEngine, tcnEngineConfig, type TcnMode } from '../../../actors/tracing/tcn-engine.ts';
+import { createTcnBackendMachine } from '../../../actors/tcn/backend.ts';
+import { drbgDraw } from '../../../protocol/crypto/drbg.ts';
+import { tcnMessages } from '../../../protocol/tcn/messages.ts';
 import type { DrbgState } from '../../../protocol/crypto/drbg.ts';
 import type { CryptoSuite } from '../../../protocol/crypto/suite.ts';
 import { MisuseError } from '../../../protocol/errors.ts';
@@ -12,6 +17,10 @@ import type { MessageRegistry } from '../../../protocol/wire/messages.ts';
 import type { ActorSpec } from '../../host/host.ts';
 
 export interface CityProtocol {
+  /** Row label in the comparison table (e.g. `tcn (mode C)`). */
+  readonly label: string;
+  /** What limits this protocol's accuracy in the city, for the table's notes. */
+  readonly limits: string;
   readonly engine: TracingEngine<unknown, unknown>;
   readonly config: unknown;
   /** Phone settings other than ids, seed and engine config. */
@@ -41,13 +50,49 @@ export interface BackendEnv {
  */
 export const CITY_GAEN_EXPOSURE = Object.freeze({
   attenuationThresholdsDb: Object.freeze([50, 53, 58] as const),
-  attenuationWeights: Object.freeze([1, 0.5, 0, 0] as const),
+  attenuationWeights: Object.freeze([1, 0, 0, 0] as const),
 });
 
-export function tracingProtocol(protocol: TracingProtocol): CityProtocol {
+export function tracingProtocol(protocol: TracingProtocol, options: { readonly tcnMode?: TcnMode } = {}): CityProtocol {
   switch (protocol) {
     case 'gaen':
-      return { engine: gaenEngine, config: gaenEngineConfig({ exposure: CITY_GAEN_EXPOSURE }), phone: {} };
+      return {
+        label: 'gaen',
+        limits:
+          'RSSI-based distance: household members and desk neighbours just beyond 2 m attenuate like 2 m (±1 dB after per-scan averaging), and 5-minute scans quantise durations (a 15-minute contact spans 3–4 scans).',
+        engine: gaenEngine,
+        config: gaenEngineConfig({ exposure: CITY_GAEN_EXPOSURE }),
+        phone: {},
+      };
+    case 'dp3t':
+      // Same radio cadence as GAEN; the RSSI threshold (−68 dBm ≈ 2 m in TRACING_PROPAGATION) is in dp3t-engine.ts.
+      return {
+        label: 'dp3t (low-cost)',
+        limits:
+          'RSSI-based distance without TX power (same phones everywhere in the city, so no calibration gap): pairs just beyond 2 m sit ~1 dB under the threshold; short contacts give few windows to average; 5-minute scans quantise durations.',
+        engine: dp3tEngine,
+        config: dp3tEngineConfig(),
+        phone: {},
+      };
+    case 'tcn': {
+      // Mode C (local matching, reports via the key server) unless asked; A and B add the TCN backend, which gets the health authority's codes.
+      const config = tcnEngineConfig({ mode: options.tcnMode ?? 'C' });
+      const backend = {
+        messages: (registry: MessageRegistry) => tcnMessages(registry),
+        backends: (env: BackendEnv) => [
+          { role: 'app-backend' as const, id: config.backendId, machine: createTcnBackendMachine({ crypto: env.crypto, pepper: drbgDraw(env.drbg, 32).bytes }), input: { id: config.backendId, codes: env.codes, codesExpireAt: env.endMs } },
+        ],
+      };
+      return {
+        label: `tcn (mode ${config.mode})`,
+        limits:
+          'One RSSI per 1-minute scan (4 dB noise) averaged over a run of sightings: desk diagonals (2.1 m) and household members just beyond 2 m read like 2 m; short contacts give few readings; 15-minute exchanges (A) and published logs (B) add delay.',
+        engine: tcnEngine,
+        config,
+        phone: {},
+        ...(config.mode === 'C' ? {} : backend),
+      };
+    }
     default:
       throw new MisuseError('protocol', `${protocol} is not wired into the city yet`);
   }

@@ -12,6 +12,7 @@ import { performance } from 'node:perf_hooks';
 import type { Logger } from '../../../actors/ports.ts';
 import { keyClientSubscriptions } from '../../../actors/key-client/key-client.ts';
 import type { TracingProtocol, WorkMeter } from '../../../actors/tracing/engine.ts';
+import type { TcnMode } from '../../../actors/tracing/tcn-config.ts';
 import { createTracingPhoneMachine } from '../../../actors/tracing/phone.ts';
 import type { TracingCounters, TracingPhoneContext } from '../../../actors/tracing/phone-logic.ts';
 import { drbgDraw, drbgFork, drbgInit, SeededRng } from '../../../protocol/crypto/drbg.ts';
@@ -32,7 +33,7 @@ import { VirtualScheduler } from '../../time/virtual.ts';
 import type { TracingCityConfig } from './config.ts';
 import { closeContacts, expectedExposures } from './ground-truth.ts';
 import { moves, planTracingCity, staysByPhoneId, type TracingCityPlan } from './plan.ts';
-import { tracingProtocol } from './protocols.ts';
+import { tracingProtocol, type CityProtocol } from './protocols.ts';
 import { scoreNotifications, type NotificationScore } from './score.ts';
 
 export const TRACING_T0_MS = Date.UTC(2026, 0, 5); // a Monday
@@ -51,6 +52,8 @@ export interface TracingRunOptions {
   readonly protocol: TracingProtocol;
   readonly crypto: CryptoSuite;
   readonly logger: Logger;
+  /** TCN operating mode (default 'C'; ignored by the other protocols). */
+  readonly tcnMode?: TcnMode;
   /** Radio propagation of the city (default TRACING_PROPAGATION). */
   readonly propagation?: Partial<PropagationConfig>;
   readonly onProgress?: (fraction: number, simNow: number) => void;
@@ -59,6 +62,8 @@ export interface TracingRunOptions {
 
 export interface TracingRunSummary {
   readonly protocol: TracingProtocol;
+  readonly label: string;
+  readonly limits?: string;
   readonly phones: number;
   readonly days: number;
   readonly positives: number;
@@ -102,7 +107,7 @@ export async function runTracingCity(o: TracingRunOptions): Promise<TracingRunSu
   const secrets = { pepper: secretDraw.bytes.slice(0, 32), signingKey: secretDraw.bytes.slice(32, 64), keyId: 'city-1' };
   const server = await startKeyServerService({ serverId: SERVER_ID, bus: hub.connect('key-server'), store: new MemoryStore(), blobs: new MemoryBlobStore(), scheduler, logger: o.logger, secrets, crypto: o.crypto });
   const meter = new CpuMeter();
-  const protocol = tracingProtocol(o.protocol);
+  const protocol = tracingProtocol(o.protocol, o.tcnMode === undefined ? {} : { tcnMode: o.tcnMode });
   const deps = { crypto: o.crypto, publicKeys: new Map([[secrets.keyId, o.crypto.p256PublicKey(secrets.signingKey)]]), meter };
   const machine = createTracingPhoneMachine(protocol.engine, deps);
   const messages = (): MessageRegistry => {
@@ -141,7 +146,7 @@ export async function runTracingCity(o: TracingRunOptions): Promise<TracingRunSu
   });
 
   await scheduler.runUntil(plan.end, (now) => o.onProgress?.((now - plan.t0) / (plan.end - plan.t0), now), o.signal);
-  const summary = summarise(o, plan, phones, (state) => protocol.engine.storageBytes(state), meter, air, performance.now() - started);
+  const summary = summarise(o, protocol, plan, phones, (state) => protocol.engine.storageBytes(state), meter, air, performance.now() - started);
   await operator.close();
   await phones.stop();
   await backends.stop();
@@ -172,7 +177,7 @@ function scheduleMoves(plan: TracingCityPlan, scheduler: VirtualScheduler, posit
   }
 }
 
-function summarise(o: TracingRunOptions, plan: TracingCityPlan, phones: Host, storageBytes: (s: unknown) => number, meter: CpuMeter, air: WindowedAir, wallMs: number): TracingRunSummary {
+function summarise(o: TracingRunOptions, protocol: CityProtocol, plan: TracingCityPlan, phones: Host, storageBytes: (s: unknown) => number, meter: CpuMeter, air: WindowedAir, wallMs: number): TracingRunSummary {
   const contacts = closeContacts(staysByPhoneId(plan), o.city.contact);
   const expected = expectedExposures(contacts, plan.positives, o.city.contact);
   const observed: { phoneId: string; at: number }[] = [];
@@ -197,6 +202,8 @@ function summarise(o: TracingRunOptions, plan: TracingCityPlan, phones: Host, st
   const { lost, ...airCounters }: WindowedAirCounters = air.counters;
   return {
     protocol: o.protocol,
+    label: protocol.label,
+    limits: protocol.limits,
     phones: plan.phones.length,
     days: o.city.days,
     positives: plan.positives.length,

@@ -1,0 +1,57 @@
+/**
+ * `tracecity run --protocol gaen|dp3t|tcn|dimy|all` (issue 5): the tracing
+ * city under each protocol — same seed, plan, radio and positives — and one
+ * comparison table (stdout, out/tracing-comparison.md and .json).
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { TRACING_PROTOCOLS, type TracingProtocol } from '../../actors/tracing/engine.ts';
+import { stableJson } from '../city/demo-run.ts';
+import { tracingCityConfigSchema } from '../city/tracing/config.ts';
+import { comparisonMarkdown, comparisonOf } from '../city/tracing/report.ts';
+import { runTracingCity, type TracingRunSummary } from '../city/tracing/run.ts';
+import { nodeSuite } from '../crypto/node.ts';
+import { createLogger } from '../log.ts';
+import { defined, parseConfig, type LogLevel } from './options.ts';
+import { createProgress } from './progress.ts';
+
+export const PROTOCOL_CHOICES = [...TRACING_PROTOCOLS, 'all'] as const;
+export type ProtocolChoice = (typeof PROTOCOL_CHOICES)[number];
+
+export interface TracingRunFlags {
+  readonly protocol: ProtocolChoice;
+  readonly seed?: number;
+  readonly phones?: number;
+  readonly days?: number;
+  readonly radioLoss?: number;
+  readonly out: string;
+  readonly quiet?: boolean;
+  readonly logLevel: LogLevel;
+}
+
+export async function runTracingComparison(flags: TracingRunFlags, signal?: AbortSignal): Promise<void> {
+  const city = parseConfig(tracingCityConfigSchema, defined({ seed: flags.seed, phones: flags.phones, days: flags.days }));
+  const protocols: readonly TracingProtocol[] = flags.protocol === 'all' ? TRACING_PROTOCOLS : [flags.protocol];
+  const logger = createLogger({ name: 'tracecity', level: flags.logLevel });
+  const runs: TracingRunSummary[] = [];
+  for (const protocol of protocols) {
+    const progress = createProgress(flags.quiet === true);
+    const summary = await runTracingCity({
+      city,
+      protocol,
+      crypto: nodeSuite,
+      logger,
+      ...(flags.radioLoss !== undefined ? { propagation: { lossProbability: flags.radioLoss } } : {}),
+      onProgress: (fraction, now) => progress.update(fraction, `${protocol} t=${new Date(now).toISOString()}`),
+      ...(signal !== undefined ? { signal } : {}),
+    });
+    progress.stop();
+    runs.push(summary);
+  }
+  const comparison = comparisonOf(city.seed, runs);
+  const markdown = comparisonMarkdown(comparison);
+  await mkdir(flags.out, { recursive: true });
+  await writeFile(join(flags.out, 'tracing-comparison.md'), markdown);
+  await writeFile(join(flags.out, 'tracing-comparison.json'), stableJson(comparison));
+  process.stdout.write(`${markdown}\nwritten: ${join(flags.out, 'tracing-comparison.md')}, ${join(flags.out, 'tracing-comparison.json')}\n`);
+}
