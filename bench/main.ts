@@ -9,11 +9,13 @@
  *   npm run bench -- keyserver    issue 4's key-server sizes (minutes; KS_BENCH_SCALE=0.05 for a quick run)
  *   npm run bench -- gaen         issue 5's GAEN matching: 100k and 1M diagnosis keys against a 14-day store
  *   npm run bench -- dp3t tcn     issue 5's DP-3T matching and TCN report verification / local matching
+ *   npm run bench -- dimy         issue 5's DIMY backend: one QBF against 10,000 CBFs (city and paper fill)
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { busBench } from './bus.ts';
 import { cityBench } from './city.ts';
 import { cryptoBench } from './crypto.ts';
+import { dimyBench } from './dimy.ts';
 import { dp3tBench } from './dp3t.ts';
 import { gaenBench } from './gaen-matching.ts';
 import { keyserverBench } from './keyserver.ts';
@@ -23,7 +25,7 @@ import { storeBench } from './store.ts';
 import { tcnBench } from './tcn.ts';
 import { tokenBench } from './token.ts';
 
-const MODULES: Record<string, BenchModule> = { bus: busBench, crypto: cryptoBench, store: storeBench, radio: radioBench, city: cityBench, token: tokenBench, keyserver: keyserverBench, gaen: gaenBench, dp3t: dp3tBench, tcn: tcnBench };
+const MODULES: Record<string, BenchModule> = { bus: busBench, crypto: cryptoBench, store: storeBench, radio: radioBench, city: cityBench, token: tokenBench, keyserver: keyserverBench, gaen: gaenBench, dp3t: dp3tBench, tcn: tcnBench, dimy: dimyBench };
 
 function fmt(n: number): string {
   if (!Number.isFinite(n)) return String(n);
