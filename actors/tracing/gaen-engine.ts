@@ -70,9 +70,15 @@ interface SightingBatch {
   readonly bytes: Uint8Array;
 }
 
+/** One UTC day of scan windows: appending copies only the current day, not 14 days of windows. */
+interface SightingDay {
+  readonly day: number;
+  readonly batches: readonly SightingBatch[];
+}
+
 export interface GaenState {
   readonly teks: readonly OwnTek[];
-  readonly batches: readonly SightingBatch[];
+  readonly days: readonly SightingDay[];
 }
 
 const enin = (at: SimMillis): number => Math.floor(at / INTERVAL_MS);
@@ -98,7 +104,7 @@ export const gaenEngine: TracingEngine<GaenState, GaenEngineConfig> = {
   protocol: 'gaen',
   timing: { advertiseIntervalMs: 250, scanWindowMs: 4000, scanIntervalMs: 5 * 60_000, filterDuplicates: false },
 
-  init: (_deps, _config, _at, drbg) => ({ state: { teks: [], batches: [] }, drbg }),
+  init: (_deps, _config, _at, drbg) => ({ state: { teks: [], days: [] }, drbg }),
 
   rotate(deps, config, state, at, drbg) {
     const j = enin(at);
@@ -126,7 +132,8 @@ export const gaenEngine: TracingEngine<GaenState, GaenEngineConfig> = {
         refused++;
         continue;
       }
-      const key = String.fromCharCode(...frame.payload);
+      let key = '';
+      for (const b of frame.payload) key += String.fromCharCode(b);
       const seen = perRpi.get(key);
       if (seen === undefined) perRpi.set(key, { payload: frame.payload, sum: frame.rssi, count: 1, at: frame.at });
       else {
@@ -144,21 +151,25 @@ export const gaenEngine: TracingEngine<GaenState, GaenEngineConfig> = {
       times.push(s.at);
       o += SIGHTING_BYTES;
     }
-    return { state: { ...state, batches: [...state.batches, { at, rssiAt: times, bytes }] }, refused };
+    return { state: { ...state, days: appendBatch(state.days, { at, rssiAt: times, bytes }) }, refused };
   },
 
   expire(config, state, at) {
     const horizon = at - config.retentionDays * DAY_MS;
     const firstInterval = enin(Math.max(0, horizon));
     const teks = state.teks.filter((t) => t.start + t.period > firstInterval);
-    const batches = state.batches.filter((b) => b.at >= horizon);
-    return teks.length === state.teks.length && batches.length === state.batches.length ? state : { teks, batches };
+    const days = state.days.flatMap((d) => {
+      const kept = d.batches.filter((b) => b.at >= horizon);
+      return kept.length === 0 ? [] : [kept.length === d.batches.length ? d : { day: d.day, batches: kept }];
+    });
+    const unchanged = teks.length === state.teks.length && days.length === state.days.length && days.every((d, i) => d === state.days[i]);
+    return unchanged ? state : { teks, days };
   },
 
   // A TEK is as old as its last interval (expire keeps it while that is within the retention).
   oldestHeld(state) {
     const tek = state.teks[0];
-    const batch = state.batches[0];
+    const batch = state.days[0]?.batches[0];
     const times = [tek === undefined ? undefined : (tek.start + tek.period) * INTERVAL_MS, batch?.at].filter((t): t is number => t !== undefined);
     return times.length === 0 ? undefined : Math.min(...times);
   },
@@ -185,14 +196,21 @@ export const gaenEngine: TracingEngine<GaenState, GaenEngineConfig> = {
       keys.push({ keyData: r.key, rollingStartIntervalNumber: r.rollingStartIntervalNumber, rollingPeriod: r.rollingPeriod, transmissionRiskLevel: r.transmissionRisk });
       ids.push(r.id);
     }
-    if (keys.length === 0 || state.batches.length === 0) return { state, exposures: [] };
-    const sightings = unpack(state.batches);
+    if (keys.length === 0 || state.days.length === 0) return { state, exposures: [] };
+    const sightings = unpack(state.days.flatMap((d) => d.batches));
     const run = (): Exposure[] => exposuresOf(matchDiagnosisKeys(deps.crypto, keys, buildSightingIndex(sightings)).matches, ids, config.exposure);
     return { state, exposures: deps.meter === undefined ? run() : deps.meter.time('match', run) };
   },
 
-  storageBytes: (state) => state.teks.length * (TEK_BYTES + 8) + state.batches.reduce((sum, b) => sum + b.bytes.length + 8 * b.rssiAt.length, 0),
+  storageBytes: (state) => state.teks.length * (TEK_BYTES + 8) + state.days.reduce((sum, d) => sum + d.batches.reduce((n, b) => n + b.bytes.length + 8 * b.rssiAt.length, 0), 0),
 };
+
+function appendBatch(days: readonly SightingDay[], batch: SightingBatch): SightingDay[] {
+  const day = Math.floor(batch.at / DAY_MS);
+  const last = days[days.length - 1];
+  if (last !== undefined && last.day === day) return [...days.slice(0, -1), { day, batches: [...last.batches, batch] }];
+  return [...days, { day, batches: [batch] }];
+}
 
 function unpack(batches: readonly SightingBatch[]): Sighting[] {
   const out: Sighting[] = [];
