@@ -26,6 +26,7 @@ import { hkdf } from '@noble/hashes/hkdf.js';
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { randomBytes } from '@noble/hashes/utils.js';
+import { ecbBatch, hkdfSha256Batch } from './batch.ts';
 import { checkAesKey, checkBlock, checkBlockAligned, checkByteCount, checkHkdfLength, checkKey32, checkP256PrivateKey, isRefusedEd25519PublicKey, isSec1PointShape } from './args.ts';
 import type { CryptoSuite } from './suite.ts';
 
@@ -51,6 +52,9 @@ export const nobleSuite: CryptoSuite = {
     return hkdf(sha256, ikm, salt, info, length);
   },
 
+  // Pure TS with per-salt HMAC states (batch.ts): noble's hkdf sets up two HMACs per call.
+  hkdfSha256Batch: (ikms, ikmLength, salt, info, length, out) => hkdfSha256Batch(ikms, ikmLength, salt, info, length, out),
+
   aesEcbEncrypt(key, data) {
     checkAesKey(key);
     checkBlockAligned(data);
@@ -62,6 +66,9 @@ export const nobleSuite: CryptoSuite = {
     checkBlockAligned(data);
     return ecb(key, NO_PADDING).decrypt(data);
   },
+
+  aesEcbEncryptBatch: (keys, keyLength, data, blockCounts, out) =>
+    ecbBatch(keys, keyLength, data, blockCounts, out, (key, segment) => ecb(key, NO_PADDING).encrypt(segment)),
 
   aesCtr(key, counter, data) {
     checkAesKey(key);

@@ -17,10 +17,23 @@ export interface CryptoSuite {
   hmacSha256(key: Uint8Array, data: Uint8Array): Uint8Array;
   /** HKDF-SHA256 (RFC 5869). `salt` may be empty (= HashLen zero bytes). */
   hkdfSha256(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Uint8Array;
+  /**
+   * hkdfSha256 of many IKMs under one salt and info: `ikms` holds n IKMs of `ikmLength` bytes back to
+   * back; OKM i goes to bytes i·length … of the result (`out` when given, ≥ n·length bytes). Equal to
+   * n hkdfSha256 calls, without their per-call setup (GAEN: one RPIK per diagnosis key, SPECS §1.3).
+   */
+  hkdfSha256Batch(ikms: Uint8Array, ikmLength: number, salt: Uint8Array, info: Uint8Array, length: number, out?: Uint8Array): Uint8Array;
 
   /** AES-128/256 (key length selects), ECB, no padding; data length a multiple of 16. */
   aesEcbEncrypt(key: Uint8Array, data: Uint8Array): Uint8Array;
   aesEcbDecrypt(key: Uint8Array, data: Uint8Array): Uint8Array;
+  /**
+   * AES-ECB, no padding, of n segments under n keys used once each (no key caching): segment i is
+   * blockCounts[i] blocks of `data` (segments back to back), its key bytes i·keyLength … of `keys`
+   * (keyLength 16 or 32). The ciphertext keeps the layout of `data` (in `out` when given). Equal to
+   * n aesEcbEncrypt calls (GAEN: the RPIs of many diagnosis keys, SPECS §1.3).
+   */
+  aesEcbEncryptBatch(keys: Uint8Array, keyLength: number, data: Uint8Array, blockCounts: ArrayLike<number>, out?: Uint8Array): Uint8Array;
   /** AES-CTR with a full 16-byte initial counter block (big-endian increment of the whole block). */
   aesCtr(key: Uint8Array, counter: Uint8Array, data: Uint8Array): Uint8Array;
   /** AES-CBC, no padding (callers pad, e.g. PKCS#7 for Fernet); data length a multiple of 16. */

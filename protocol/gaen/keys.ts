@@ -11,12 +11,13 @@
  * NULL salt = 32 zero bytes (SPECS §7.3); the suite's HKDF treats an empty salt so (RFC 5869).
  * Only v1.1+ labels are interoperable (SPECS §7.1: the April 2020 v1.0 key schedule differs).
  * rpisForTek derives RPIK once and encrypts all the key's padded blocks in one ECB call (ECB
- * blocks are independent), which is what a receiver does for every published diagnosis key.
+ * blocks are independent), which is what a receiver does for every published diagnosis key;
+ * RpiBatch does it for many keys with two batched suite calls (matching.ts).
  * Caller misuse (wrong key length, interval out of range) throws MisuseError naming the field.
  */
 import type { CryptoSuite } from '../crypto/suite.ts';
 import { ensure } from '../errors.ts';
-import { checkEnIntervalNumber, checkRollingRange } from './interval.ts';
+import { checkEnIntervalNumber, checkRollingRange, TEK_MAX_ROLLING_PERIOD } from './interval.ts';
 
 /** TEK length, bytes. SPECS §1.2 (`temporaryTracingKeySizeBytes() = 16`). */
 export const TEK_BYTES = 16;
@@ -54,9 +55,8 @@ export function aemk(crypto: CryptoSuite, tek: Uint8Array): Uint8Array {
   return crypto.hkdfSha256(tek, NULL_SALT, AEMK_HKDF_INFO, AEMK_BYTES);
 }
 
-/** Write PaddedData for `enin` into `out` at `offset` (zero bytes 6–11 must already be zero). */
-function writePaddedData(out: Uint8Array, offset: number, enin: number): void {
-  out.set(RPI_PADDED_PREFIX, offset);
+/** Write LE32(enin) into the PaddedData block at `offset`. */
+function writeEnin(out: Uint8Array, offset: number, enin: number): void {
   const at = offset + RPI_PADDED_ENIN_OFFSET;
   // LE32, not BE (SPECS §1.1, §7.2: `ByteBuffer…order(LITTLE_ENDIAN)…putInt`).
   out[at] = enin & 0xff;
@@ -64,6 +64,18 @@ function writePaddedData(out: Uint8Array, offset: number, enin: number): void {
   out[at + 2] = (enin >>> 16) & 0xff;
   out[at + 3] = (enin >>> 24) & 0xff;
 }
+
+/** Write PaddedData for `enin` into `out` at `offset` (zero bytes 6–11 must already be zero). */
+function writePaddedData(out: Uint8Array, offset: number, enin: number): void {
+  out.set(RPI_PADDED_PREFIX, offset);
+  writeEnin(out, offset, enin);
+}
+
+/** Whether typed-array words are little-endian here (x86, ARM): then LE32(ENIN) is one Uint32 store. */
+const IS_LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
+/** PaddedData as four 32-bit words; LE32(ENIN) is word 3 (bytes 12–15). SPECS §1.3 table. */
+const WORDS_PER_BLOCK = RPI_BYTES / 4;
+const ENIN_WORD = RPI_PADDED_ENIN_OFFSET / 4;
 
 /** PaddedData_j = "EN-RPI" ‖ 0x00 × 6 ‖ LE32(enin), 16 bytes. SPECS §1.3. */
 export function rpiPaddedData(enin: number): Uint8Array {
@@ -105,4 +117,89 @@ export function rpisForTek(crypto: CryptoSuite, tek: Uint8Array, rollingStartInt
   checkKey16(tek, 'tek');
   checkRollingRange(rollingStartIntervalNumber, rollingPeriod);
   return rpisForRpik(crypto, rpik(crypto, tek), rollingStartIntervalNumber, rollingPeriod);
+}
+
+/**
+ * The RPIs of many TEKs with two suite calls in all: one hkdfSha256Batch for their RPIKs and one
+ * aesEcbEncryptBatch over every key's padded blocks (SPECS §1.3, §1.6). What a receiver does for
+ * an export file of diagnosis keys; per key the suites' own setup (an HMAC pair, a cached cipher)
+ * costs more than the crypto, the batch pays one fresh cipher and six SHA-256 compressions.
+ *
+ * Reusable: clear(), add() up to `capacity` keys (each a range of ENINs, ≤ 144 of them), derive();
+ * the RPIs of key k are then blocks blockOf(k) … blockOf(k + 1) − 1 of rpiBytes, RPI for ENIN
+ * first + r at block blockOf(k) + r. The buffers are allocated once, PaddedData's constant bytes
+ * written once. rpiBytes owns its ArrayBuffer (offset 0), so an Int32Array can view it.
+ */
+export class RpiBatch {
+  readonly capacity: number;
+  /** RPIs of the keys added, back to back (valid after derive()). */
+  readonly rpiBytes: Uint8Array;
+  private readonly teks: Uint8Array;
+  private readonly rpiks: Uint8Array;
+  private readonly counts: Int32Array;
+  /** starts[k]: first block of key k; starts[size]: blocks in all. */
+  private readonly starts: Int32Array;
+  private readonly padded: Uint8Array;
+  /** Word view of `padded` on a little-endian platform, else undefined. */
+  private readonly paddedWords: Uint32Array | undefined;
+  private keys = 0;
+
+  constructor(capacity: number) {
+    ensure(Number.isSafeInteger(capacity) && capacity >= 1, 'capacity', `must be a positive integer, got ${capacity}`);
+    this.capacity = capacity;
+    const bytes = capacity * TEK_MAX_ROLLING_PERIOD * RPI_BYTES;
+    this.rpiBytes = new Uint8Array(new ArrayBuffer(bytes));
+    this.teks = new Uint8Array(capacity * TEK_BYTES);
+    this.rpiks = new Uint8Array(capacity * RPIK_BYTES);
+    this.counts = new Int32Array(capacity);
+    this.starts = new Int32Array(capacity + 1);
+    this.padded = new Uint8Array(new ArrayBuffer(bytes));
+    this.paddedWords = IS_LITTLE_ENDIAN ? new Uint32Array(this.padded.buffer) : undefined;
+    this.padded.set(RPI_PADDED_PREFIX);
+    for (let done = RPI_BYTES; done < bytes; done *= 2) this.padded.copyWithin(done, 0, Math.min(done, bytes - done));
+  }
+
+  /** Keys added since clear(). */
+  get size(): number {
+    return this.keys;
+  }
+
+  clear(): void {
+    this.keys = 0;
+  }
+
+  /** Queue the RPIs of `tek` for ENINs first … first + count − 1 (1 ≤ count ≤ 144). */
+  add(tek: Uint8Array, first: number, count: number): void {
+    checkKey16(tek, 'tek');
+    checkRollingRange(first, count);
+    const k = this.keys;
+    ensure(k < this.capacity, 'tek', `batch is full (${this.capacity} keys): derive() and clear() first`);
+    this.teks.set(tek, k * TEK_BYTES);
+    const from = this.starts[k] ?? 0;
+    if (this.paddedWords !== undefined) {
+      // LE32(ENIN) in one store: the platform writes words little-endian.
+      const words = this.paddedWords;
+      for (let r = 0, at = from * WORDS_PER_BLOCK + ENIN_WORD; r < count; r++, at += WORDS_PER_BLOCK) words[at] = first + r;
+    } else {
+      const padded = this.padded;
+      for (let r = 0; r < count; r++) writeEnin(padded, (from + r) * RPI_BYTES, first + r);
+    }
+    this.counts[k] = count;
+    this.starts[k + 1] = from + count;
+    this.keys = k + 1;
+  }
+
+  /** Derive the RPIs of every key added into rpiBytes. */
+  derive(crypto: CryptoSuite): void {
+    const n = this.keys;
+    if (n === 0) return;
+    const blocks = this.starts[n] ?? 0;
+    crypto.hkdfSha256Batch(this.teks.subarray(0, n * TEK_BYTES), TEK_BYTES, NULL_SALT, RPIK_HKDF_INFO, RPIK_BYTES, this.rpiks);
+    crypto.aesEcbEncryptBatch(this.rpiks.subarray(0, n * RPIK_BYTES), RPIK_BYTES, this.padded.subarray(0, blocks * RPI_BYTES), this.counts.subarray(0, n), this.rpiBytes);
+  }
+
+  /** First block in rpiBytes of key k's RPIs; blockOf(size) is the number of RPIs in all. */
+  blockOf(k: number): number {
+    return this.starts[k] ?? 0;
+  }
 }

@@ -24,19 +24,27 @@
  * [−50, 20] dBm "as outside reasonable range and potentially malicious"
  * (`matchingTxPowerLowerBound/UpperBound`); they are counted, not returned.
  *
- * Speed (issue 5: ≥ 100,000 keys/s on one core). Per key the work is one HKDF, one batched AES-ECB
- * call over the key's padded blocks, and one hash probe per RPI; nothing is allocated per RPI:
+ * Speed (issue 5: ≥ 100,000 keys/s on one core). Per key the work is one HKDF, one AES-ECB pass
+ * over the key's padded blocks, and one filter probe per RPI; nothing is allocated per RPI:
+ * - keys are derived KEYS_PER_BATCH at a time through RpiBatch (keys.ts): one hkdfSha256Batch and
+ *   one aesEcbEncryptBatch call per batch. The suites' single calls cost more per key than the
+ *   crypto itself (node: two HMAC objects per HKDF, an LRU of ciphers for keys never seen again);
+ *   the batched ones do HKDF in pure TS from the salt's precomputed HMAC states (six SHA-256
+ *   compressions, ~2 µs) and one fresh OpenSSL cipher per key (~3.5 µs with its GC), which is
+ *   what remains per key (bench/gaen-matching.ts "crypto floor");
  * - the sightings are indexed once (buildSightingIndex): distinct RPIs as four int32 words in an
- *   open-addressed table (load ≤ 1/2, so a non-matching RPI — almost all of them — costs one probe
- *   on average), each with its sightings sorted by time;
- * - the hash mixes all 16 bytes with a caller-given seed (randomness is an argument): RPIs come off
- *   the air, and an unkeyed hash of chosen bytes (EN-internals indexes on the first two bytes) lets
- *   a sender flood one bucket and make every lookup walk it. Results never depend on the seed;
+ *   open-addressed table (load ≤ 1/2), each with its sightings sorted by time, and a bitmap over
+ *   the RPIs' first words (≥ 32 bits per RPI) that answers a non-matching RPI — almost all of
+ *   them — with one load and no hashing;
+ * - the table's hash mixes all 16 bytes with a caller-given seed (randomness is an argument): RPIs
+ *   come off the air, and an unkeyed hash of chosen bytes (EN-internals indexes on the first two
+ *   bytes) lets a sender flood one bucket and make every lookup walk it. Hostile RPIs can only set
+ *   filter bits, which sends lookups on to the seeded table. Results never depend on the seed;
  * - a key whose window ± drift holds no sighting costs no crypto at all (a binary search over the
  *   sorted sighting intervals), and only the RPIs j whose [j − 12, j + 12] holds a sighting are
  *   derived (a key overlapping the store's first or last day is trimmed);
- * - RPIs are read straight from the ECB output (copied once into an aligned scratch buffer), not
- *   sliced into 144 arrays as rpisForTek does.
+ * - RPIs are read in place as int32 words from the batch's ECB output, not sliced into 144 arrays
+ *   as rpisForTek does.
  *
  * Keys come from a parsed export file and sightings from the phone's own store (parsed service
  * data), so a malformed key or sighting is caller misuse: MisuseError naming the field
@@ -53,7 +61,7 @@ import {
   TEK_RETENTION_DAYS,
   TEK_ROLLING_PERIOD,
 } from './interval.ts';
-import { RPI_BYTES, RPI_PADDED_ENIN_OFFSET, RPI_PADDED_PREFIX, TEK_BYTES, aemk, rpik } from './keys.ts';
+import { RPI_BYTES, RpiBatch, TEK_BYTES, aemk } from './keys.ts';
 import { decryptAem, parseEnMetadata, type EnMetadata } from './metadata.ts';
 import { checkBytes, isList, LITTLE_ENDIAN, SightingIndex, wordsOf, type Sighting } from './sighting-index.ts';
 
@@ -206,33 +214,101 @@ function resolveOptions(options: MatchOptions): ResolvedMatchOptions {
   return { drift, minTx, maxTx };
 }
 
-/** Reusable per-run buffers: padded blocks in, RPIs out (aligned for an Int32Array view). */
+/**
+ * Diagnosis keys derived per pair of batched suite calls (RpiBatch). Any size gives the same result;
+ * 32 keeps the padded blocks and RPIs (2 × 32 × 144 × 16 = 147 KB) in a core's L2 cache and makes
+ * the per-batch setup (the salt's HMAC states, a few subarrays) negligible per key.
+ */
+const KEYS_PER_BATCH = 32;
+
+/** Reusable per-run buffers: the RPI batch, its keys' positions, and the pending hits of one key. */
 class Scratch {
-  readonly blocks = new Uint8Array(TEK_MAX_ROLLING_PERIOD * RPI_BYTES);
-  private readonly rpiBuffer = new ArrayBuffer(TEK_MAX_ROLLING_PERIOD * RPI_BYTES);
-  readonly rpiBytes = new Uint8Array(this.rpiBuffer);
-  readonly rpiWords = new Int32Array(this.rpiBuffer);
+  readonly batch: RpiBatch;
+  /** The batch's RPIs as int32 words the way the index stores them. */
+  readonly rpiWords: Int32Array;
+  /** keyOf[b]: index in `keys` of the batch's b-th key; firstOf[b]: ENIN of its first RPI. */
+  readonly keyOf = new Int32Array(KEYS_PER_BATCH);
+  readonly firstOf = new Float64Array(KEYS_PER_BATCH);
   /** Pending hits of the current key: (position in the index's order, j). */
   hitPositions: number[] = [];
   hitIntervals: number[] = [];
 
-  constructor() {
-    for (let k = 0; k < TEK_MAX_ROLLING_PERIOD; k++) this.blocks.set(RPI_PADDED_PREFIX, k * RPI_BYTES);
+  /** `keys` keys to match: a call with a few keys (a phone's own check) allocates for just those. */
+  constructor(keys: number) {
+    this.batch = new RpiBatch(Math.max(1, Math.min(KEYS_PER_BATCH, keys)));
+    const bytes = this.batch.rpiBytes;
+    this.rpiWords = LITTLE_ENDIAN ? new Int32Array(bytes.buffer, 0, bytes.length / 4) : new Int32Array(bytes.length / 4);
   }
 
-  /** PaddedData_j for j = first … first + count − 1 (only the LE32 ENIN changes). SPECS §1.3. */
-  writeIntervals(first: number, count: number): Uint8Array {
-    const blocks = this.blocks;
-    for (let k = 0; k < count; k++) {
-      const at = k * RPI_BYTES + RPI_PADDED_ENIN_OFFSET;
-      const enin = first + k;
-      blocks[at] = enin & 0xff;
-      blocks[at + 1] = (enin >>> 8) & 0xff;
-      blocks[at + 2] = (enin >>> 16) & 0xff;
-      blocks[at + 3] = (enin >>> 24) & 0xff;
-    }
-    return blocks.subarray(0, count * RPI_BYTES);
+  /** After derive(): on a big-endian platform, read the RPIs' words little-endian as the index does. */
+  wordsReady(): void {
+    if (LITTLE_ENDIAN) return;
+    const bytes = this.batch.rpiBytes;
+    const blocks = this.batch.blockOf(this.batch.size);
+    for (let k = 0; k < blocks; k++) wordsOf(bytes.subarray(k * RPI_BYTES, (k + 1) * RPI_BYTES), this.rpiWords, 4 * k);
   }
+}
+
+/**
+ * Look up RPI blocks from … to − 1 of the batch (RPI j = first + block − from) and keep the sightings
+ * inside each RPI's drift window as pending hits. Returns their number.
+ */
+function findHits(index: SightingIndex, rpiWords: Int32Array, from: number, to: number, first: number, drift: number, scratch: Scratch): number {
+  const hitPositions = scratch.hitPositions;
+  const hitIntervals = scratch.hitIntervals;
+  // Setting an array's length is a runtime call: only when the last key left hits.
+  if (hitPositions.length !== 0) {
+    hitPositions.length = 0;
+    hitIntervals.length = 0;
+  }
+  for (let k = from; k < to; k++) {
+    const w = 4 * k;
+    const w0 = rpiWords[w] ?? 0;
+    // Nearly every derived RPI is a miss, answered by the index's filter on the first word alone.
+    if (!index.mayHold(w0)) continue;
+    const d = index.findWords(w0, rpiWords[w + 1] ?? 0, rpiWords[w + 2] ?? 0, rpiWords[w + 3] ?? 0);
+    if (d < 0) continue;
+    const j = first + (k - from);
+    const end = index.groupFrom(d + 1);
+    for (let p = index.groupFrom(d); p < end; p++) {
+      const received = index.eninAtPosition(p);
+      if (received >= j - drift && received <= j + drift) {
+        hitPositions.push(p);
+        hitIntervals.push(j);
+      }
+    }
+  }
+  return hitPositions.length;
+}
+
+/** AEMK of `key`, every pending hit's AEM decrypted: plausible ones as MatchedSightings by receive time. */
+function decryptHits(crypto: CryptoSuite, key: DiagnosisKey, index: SightingIndex, scratch: Scratch, minTx: number, maxTx: number): { sightings: MatchedSighting[]; implausible: number } {
+  const aemkBytes = aemk(crypto, key.keyData);
+  const sightings: MatchedSighting[] = [];
+  let implausible = 0;
+  for (let h = 0; h < scratch.hitPositions.length; h++) {
+    const p = scratch.hitPositions[h] ?? 0;
+    const s = index.sightingAt(p);
+    const sighting = index.sightings[s] as Sighting;
+    // Always 4 bytes in, 4 out: the verdict is always accepted.
+    const parsed = parseEnMetadata(decryptAem(crypto, aemkBytes, sighting.rpi, sighting.aem));
+    if (!parsed.ok) continue;
+    const tx = parsed.value.txPowerDbm;
+    if (tx < minTx || tx > maxTx) {
+      implausible++;
+      continue;
+    }
+    sightings.push({
+      index: s,
+      sighting,
+      rpiIntervalNumber: scratch.hitIntervals[h] ?? 0,
+      receivedIntervalNumber: index.eninAtPosition(p),
+      metadata: parsed.value,
+      attenuationDb: tx - sighting.rssiDbm,
+    });
+  }
+  sightings.sort((a, b) => a.sighting.receivedAtMs - b.sighting.receivedAtMs || a.index - b.index);
+  return { sightings, implausible };
 }
 
 /**
@@ -249,83 +325,52 @@ export function matchDiagnosisKeys(
   ensure(isList(keys), 'keys', 'must be an array of DiagnosisKeys');
   ensure(index instanceof SightingIndex, 'index', 'must be a SightingIndex (buildSightingIndex)');
   const { drift, minTx, maxTx } = resolveOptions(options);
-  const scratch = new Scratch();
+  const scratch = new Scratch(keys.length);
   const matches: KeyMatch[] = [];
   let keysWithoutSightings = 0;
   let rpisDerived = 0;
   let matchedSightings = 0;
   let implausibleTotal = 0;
 
-  for (let i = 0; i < keys.length; i++) {
-    const key = keys[i] as DiagnosisKey;
-    if (!isWellFormedKey(key)) checkKey(key, i);
-    const start = key.rollingStartIntervalNumber;
-    const last = start + key.rollingPeriod - 1;
-    // Receive ENINs any of the key's RPIs accepts: [start − drift, last + drift].
-    const earliest = index.firstEninAtOrAfter(start - drift);
-    if (earliest > last + drift) {
-      keysWithoutSightings++;
-      continue;
-    }
-    const latest = index.lastEninAtOrBefore(last + drift);
-    // Only RPIs j with a sighting in [j − drift, j + drift] can match.
-    const first = Math.max(start, earliest - drift);
-    const count = Math.min(last, latest + drift) - first + 1;
-    rpisDerived += count;
-    const encrypted = crypto.aesEcbEncrypt(rpik(crypto, key.keyData), scratch.writeIntervals(first, count));
-    const rpiWords = scratch.rpiWords;
-    if (LITTLE_ENDIAN) scratch.rpiBytes.set(encrypted.subarray(0, count * RPI_BYTES));
-    else for (let k = 0; k < count; k++) wordsOf(encrypted.subarray(k * RPI_BYTES, (k + 1) * RPI_BYTES), rpiWords, 4 * k);
-
-    const hitPositions = scratch.hitPositions;
-    const hitIntervals = scratch.hitIntervals;
-    hitPositions.length = 0;
-    hitIntervals.length = 0;
-    for (let k = 0; k < count; k++) {
-      const b = 4 * k;
-      const d = index.findWords(rpiWords[b] ?? 0, rpiWords[b + 1] ?? 0, rpiWords[b + 2] ?? 0, rpiWords[b + 3] ?? 0);
-      if (d < 0) continue;
-      const j = first + k;
-      const to = index.groupFrom(d + 1);
-      for (let p = index.groupFrom(d); p < to; p++) {
-        const received = index.eninAtPosition(p);
-        if (received >= j - drift && received <= j + drift) {
-          hitPositions.push(p);
-          hitIntervals.push(j);
-        }
-      }
-    }
-    if (hitPositions.length === 0) continue;
-
-    const aemkBytes = aemk(crypto, key.keyData);
-    const sightings: MatchedSighting[] = [];
-    let implausible = 0;
-    for (let h = 0; h < hitPositions.length; h++) {
-      const p = hitPositions[h] ?? 0;
-      const s = index.sightingAt(p);
-      const sighting = index.sightings[s] as Sighting;
-      // Always 4 bytes in, 4 out: the verdict is always accepted.
-      const parsed = parseEnMetadata(decryptAem(crypto, aemkBytes, sighting.rpi, sighting.aem));
-      if (!parsed.ok) continue;
-      const tx = parsed.value.txPowerDbm;
-      if (tx < minTx || tx > maxTx) {
-        implausible++;
+  const { batch, keyOf, firstOf, rpiWords } = scratch;
+  for (let i = 0; i < keys.length; ) {
+    // Queue up to a batch of keys that can match, then derive all their RPIs at once.
+    batch.clear();
+    for (; i < keys.length && batch.size < batch.capacity; i++) {
+      const key = keys[i] as DiagnosisKey;
+      if (!isWellFormedKey(key)) checkKey(key, i);
+      const start = key.rollingStartIntervalNumber;
+      const last = start + key.rollingPeriod - 1;
+      // Receive ENINs any of the key's RPIs accepts: [start − drift, last + drift].
+      const earliest = index.firstEninAtOrAfter(start - drift);
+      if (earliest > last + drift) {
+        keysWithoutSightings++;
         continue;
       }
-      sightings.push({
-        index: s,
-        sighting,
-        rpiIntervalNumber: hitIntervals[h] ?? 0,
-        receivedIntervalNumber: index.eninAtPosition(p),
-        metadata: parsed.value,
-        attenuationDb: tx - sighting.rssiDbm,
-      });
+      const latest = index.lastEninAtOrBefore(last + drift);
+      // Only RPIs j with a sighting in [j − drift, j + drift] can match.
+      const first = Math.max(start, earliest - drift);
+      const count = Math.min(last, latest + drift) - first + 1;
+      rpisDerived += count;
+      keyOf[batch.size] = i;
+      firstOf[batch.size] = first;
+      batch.add(key.keyData, first, count);
     }
-    implausibleTotal += implausible;
-    if (sightings.length === 0) continue;
-    sightings.sort((a, b) => a.sighting.receivedAtMs - b.sighting.receivedAtMs || a.index - b.index);
-    matchedSightings += sightings.length;
-    matches.push({ keyIndex: i, key, sightings, implausibleTxPower: implausible });
+    if (batch.size === 0) continue;
+    batch.derive(crypto);
+    scratch.wordsReady();
+
+    for (let b = 0; b < batch.size; b++) {
+      const hits = findHits(index, rpiWords, batch.blockOf(b), batch.blockOf(b + 1), firstOf[b] ?? 0, drift, scratch);
+      if (hits === 0) continue;
+      const keyIndex = keyOf[b] ?? 0;
+      const key = keys[keyIndex] as DiagnosisKey;
+      const { sightings, implausible } = decryptHits(crypto, key, index, scratch, minTx, maxTx);
+      implausibleTotal += implausible;
+      if (sightings.length === 0) continue;
+      matchedSightings += sightings.length;
+      matches.push({ keyIndex, key, sightings, implausibleTxPower: implausible });
+    }
   }
 
   return {

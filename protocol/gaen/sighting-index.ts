@@ -57,6 +57,14 @@ export const isList = (value: unknown): boolean => Array.isArray(value);
 
 /** Smallest table: 16 slots. */
 const MIN_TABLE_SLOTS = 16;
+/**
+ * Bits of the miss filter per distinct RPI (rounded up to a power of two): a derived RPI that is not
+ * in the index — nearly all of them — passes with probability ≤ 1/32. 5,600 RPIs (14 days of a
+ * typical store) take a 32 KiB filter, 56,000 a 256 KiB one: in a core's L1 and L2 caches.
+ */
+const FILTER_BITS_PER_RPI = 32;
+/** Smallest filter: 1,024 bits. */
+const MIN_FILTER_BITS = 1024;
 
 export function checkBytes(value: unknown, length: number, field: string): asserts value is Uint8Array {
   ensure(value instanceof Uint8Array, field, 'must be a Uint8Array');
@@ -107,6 +115,11 @@ export const LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
  *   groupStart[d] … groupStart[d+1]   positions in `order` of RPI d's sightings, by time
  *   order[p]              sighting index at position p; eninAt[p] its receive ENIN
  *   sortedEnins           every sighting's receive ENIN, ascending (window test per key)
+ *   filter                one bit per value of an RPI's first word modulo the filter size, set for
+ *                         every distinct RPI: a clear bit answers a miss with one load, no hashing.
+ *                         The filter is unkeyed, but each distinct RPI sets at most one of its
+ *                         ≥ 32 bits per RPI, so whatever RPIs a sender plants, a derived (random)
+ *                         RPI passes with probability ≤ 1/32 and then meets the seeded table.
  */
 export class SightingIndex {
   readonly sightings: readonly Sighting[];
@@ -116,6 +129,8 @@ export class SightingIndex {
   private readonly mask: number;
   private readonly words: Int32Array;
   private readonly slots: Int32Array;
+  private readonly filter: Int32Array;
+  private readonly filterMask: number;
   private readonly groupStart: Int32Array;
   private readonly order: Int32Array;
   private readonly eninAt: Float64Array;
@@ -165,6 +180,14 @@ export class SightingIndex {
     }
     this.distinctRpis = distinct;
     this.words = words;
+    let filterBits = MIN_FILTER_BITS;
+    while (filterBits < FILTER_BITS_PER_RPI * distinct) filterBits *= 2;
+    this.filter = new Int32Array(filterBits / 32);
+    this.filterMask = filterBits - 1;
+    for (let d = 0; d < distinct; d++) {
+      const bit = (words[4 * d] ?? 0) & this.filterMask;
+      this.filter[bit >>> 5] = (this.filter[bit >>> 5] ?? 0) | (1 << (bit & 31));
+    }
 
     // Pass 2: group sightings by RPI id (counting sort), each group by time then index.
     const groupStart = new Int32Array(distinct + 1);
@@ -198,6 +221,7 @@ export class SightingIndex {
 
   /** Id of the distinct RPI with these words, or −1. */
   findWords(w0: number, w1: number, w2: number, w3: number): number {
+    if (!this.mayHold(w0)) return -1;
     const words = this.words;
     const slots = this.slots;
     const mask = this.mask;
@@ -209,6 +233,16 @@ export class SightingIndex {
       if (words[b] === w0 && words[b + 1] === w1 && words[b + 2] === w2 && words[b + 3] === w3) return slot - 1;
       h = (h + 1) & mask;
     }
+  }
+
+  /**
+   * False when no indexed RPI has first word w0 (the miss filter: one load, no hashing); true when
+   * one may have. findWords asks it first; a caller may ask before reading an RPI's other words.
+   */
+  mayHold(w0: number): boolean {
+    const bit = w0 & this.filterMask;
+    // `>>>` takes its count mod 32: the bit within the filter word.
+    return (((this.filter[bit >>> 5] ?? 0) >>> bit) & 1) !== 0;
   }
 
   /** Indices of the sightings of `rpi` (16 bytes), by receive time. */

@@ -2,15 +2,16 @@
  * GAEN (SPECS §1.1–1.5) against every value of the official v1.2 vectors (test/vectors/gaen.json,
  * transcribed from EN-internals TestVectors.java) under both crypto suites: the key's ENIN from its
  * generation time, RPIK, AEMK, all 144 padded blocks (derived), all 144 RPIs — one by one and from
- * rpisForTek — and all 144 AEMs, decrypted back to the v1.0 / +8 dBm metadata.
+ * rpisForTek, and through RpiBatch's batched suite calls — and all 144 AEMs, decrypted back to the v1.0 / +8 dBm metadata.
  */
 import { describe, expect, it } from 'vitest';
 import { nobleSuite } from '../../protocol/crypto/noble.ts';
 import type { CryptoSuite } from '../../protocol/crypto/suite.ts';
 import { EN_INTERVAL_SECONDS, enIntervalNumber, rollingStartIntervalNumber, TEK_ROLLING_PERIOD } from '../../protocol/gaen/interval.ts';
-import { AEMK_HKDF_INFO, aemk, RPI_PADDED_PREFIX, rpi, RPIK_HKDF_INFO, rpik, rpiPaddedData, rpisForRpik, rpisForTek } from '../../protocol/gaen/keys.ts';
+import { AEMK_HKDF_INFO, aemk, RPI_PADDED_PREFIX, rpi, RpiBatch, RPIK_HKDF_INFO, rpik, rpiPaddedData, rpisForRpik, rpisForTek } from '../../protocol/gaen/keys.ts';
 import { decryptAem, EN_METADATA_VERSION_1_0, encodeEnMetadata, encodeEnServiceData, encryptAem, parseEnMetadata, parseEnServiceData } from '../../protocol/gaen/metadata.ts';
 import { nodeSuite } from '../../services/crypto/node.ts';
+import { misuseField } from '../support/misuse.ts';
 import vectors from '../vectors/gaen.json' with { type: 'json' };
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
@@ -79,6 +80,27 @@ describe.each(SUITES)('SPECS §1.3–1.5 official vectors under %s', (_name, sui
 
   it('SPECS §1.3 rpisForTek: a partial key (start + 100, period 44) gives the matching tail of the vectors', () => {
     expect(rpisForTek(suite, tek, START + 100, 44).map(hex)).toEqual(PAIRS.slice(100).map((p) => p.rpi));
+  });
+
+  it('SPECS §1.3 RpiBatch (batched HKDF + ECB): the 144 RPIs, a tail and a single interval in one batch', () => {
+    const rpis = PAIRS.map((p) => p.rpi);
+    const batch = new RpiBatch(3);
+    for (let round = 0; round < 2; round++) {
+      batch.clear();
+      batch.add(tek, START, TEK_ROLLING_PERIOD);
+      batch.add(tek, START + 100, 44);
+      batch.add(tek, START + 7, 1);
+      batch.derive(suite);
+      const rpisOf = (k: number): string => hex(batch.rpiBytes.subarray(16 * batch.blockOf(k), 16 * batch.blockOf(k + 1)));
+      expect([batch.size, batch.blockOf(3)]).toEqual([3, 144 + 44 + 1]);
+      expect(rpisOf(0)).toBe(rpis.join(''));
+      expect(rpisOf(1)).toBe(rpis.slice(100).join(''));
+      expect(rpisOf(2)).toBe(rpis[7]);
+    }
+    expect(misuseField(() => batch.add(tek, START, 1))).toBe('tek');
+    batch.clear();
+    expect(misuseField(() => batch.add(tek, START, 145))).toBe('rollingPeriod');
+    expect(misuseField(() => batch.add(tek.subarray(1), START, 1))).toBe('tek');
   });
 
   it('SPECS §1.4 AEM: all 144 AEMs = AES-128-CTR(AEMK, IV = RPI, 40 08 00 00), and decryption inverts them', () => {
