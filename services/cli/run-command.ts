@@ -19,6 +19,7 @@ interface RunFlags {
   phones?: number;
   days?: number;
   radioLoss?: number;
+  venueCheck?: boolean;
   seed?: number;
   out: string;
   broker?: string;
@@ -38,6 +39,7 @@ export function registerRun(program: Command): void {
     .option('--phones <n>', 'tracing city: phones (default 500)', intFlag('--phones'))
     .option('--days <n>', 'tracing city: simulated days (default 7)', intFlag('--days'))
     .option('--radio-loss <p>', 'tracing city: probability that an advertisement is lost (default 0)', numberFlag('--radio-loss', 0, 1))
+    .option('--venue-check', 'tracing city: venues admit only phones whose health code is green')
     .option('--seed <n>', 'random seed; the same seed gives a byte-identical summary.json', intFlag('--seed'))
     .option('--out <dir>', 'directory for summary.json', './out')
     .option('--broker <url>', 'use this MQTT broker instead of the embedded aedes', brokerUrlFlag)
@@ -51,11 +53,11 @@ export function registerRun(program: Command): void {
       if (flags.protocol !== undefined) {
         const demoOnly = (['broker', 'memoryBus', 'households', 'phonesPerHousehold', 'duration'] as const).filter((k) => flags[k] !== undefined);
         if (demoOnly.length > 0) throw new ConfigError(demoOnly.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} is a demo option; the tracing city (--protocol) runs on its in-memory bus`));
-        await runTracingComparison({ ...defined({ seed: flags.seed, phones: flags.phones, days: flags.days, radioLoss: flags.radioLoss, quiet: flags.quiet }), protocol: flags.protocol, out: flags.out, logLevel: flags.logLevel });
+        await runTracingComparison({ ...defined({ seed: flags.seed, phones: flags.phones, days: flags.days, radioLoss: flags.radioLoss, venueCheck: flags.venueCheck, quiet: flags.quiet }), protocol: flags.protocol, out: flags.out, logLevel: flags.logLevel });
         return;
       }
-      const tracingOnly = (['phones', 'days', 'radioLoss'] as const).filter((k) => flags[k] !== undefined);
-      if (tracingOnly.length > 0) throw new ConfigError(tracingOnly.map((k) => `--${k === 'radioLoss' ? 'radio-loss' : k} needs --protocol`));
+      const tracingOnly = (['phones', 'days', 'radioLoss', 'venueCheck'] as const).filter((k) => flags[k] !== undefined);
+      if (tracingOnly.length > 0) throw new ConfigError(tracingOnly.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} needs --protocol`));
       const scenario = parseConfig(
         demoScenarioSchema,
         defined({ seed: flags.seed, households: flags.households, phonesPerHousehold: flags.phonesPerHousehold, durationS: flags.duration }),

@@ -6,6 +6,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TRACING_PROTOCOLS, type TracingProtocol } from '../../actors/tracing/engine.ts';
+import { DEFAULT_VENUE_POLICY } from '../../actors/tracing/health-code.ts';
 import { stableJson } from '../city/demo-run.ts';
 import { tracingCityConfigSchema } from '../city/tracing/config.ts';
 import { comparisonMarkdown, comparisonOf } from '../city/tracing/report.ts';
@@ -24,6 +25,8 @@ export interface TracingRunFlags {
   readonly phones?: number;
   readonly days?: number;
   readonly radioLoss?: number;
+  /** Venues admit only green health codes (actors/tracing/health-code.ts). */
+  readonly venueCheck?: boolean;
   readonly out: string;
   readonly quiet?: boolean;
   readonly logLevel: LogLevel;
@@ -42,6 +45,7 @@ export async function runTracingComparison(flags: TracingRunFlags, signal?: Abor
       crypto: nodeSuite,
       logger,
       ...(flags.radioLoss !== undefined ? { propagation: { lossProbability: flags.radioLoss } } : {}),
+      ...(flags.venueCheck === true ? { venueCheck: DEFAULT_VENUE_POLICY } : {}),
       onProgress: (fraction, now) => progress.update(fraction, `${protocol} t=${new Date(now).toISOString()}`),
       ...(signal !== undefined ? { signal } : {}),
     });

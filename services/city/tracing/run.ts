@@ -13,6 +13,7 @@ import type { Logger } from '../../../actors/ports.ts';
 import { keyClientSubscriptions } from '../../../actors/key-client/key-client.ts';
 import type { TracingProtocol, WorkMeter } from '../../../actors/tracing/engine.ts';
 import type { TcnMode } from '../../../actors/tracing/tcn-config.ts';
+import type { HealthColor, VenuePolicy } from '../../../actors/tracing/health-code.ts';
 import { createTracingPhoneMachine } from '../../../actors/tracing/phone.ts';
 import type { TracingCounters, TracingPhoneContext } from '../../../actors/tracing/phone-logic.ts';
 import { drbgDraw, drbgFork, drbgInit, SeededRng } from '../../../protocol/crypto/drbg.ts';
@@ -32,7 +33,8 @@ import { MemoryStore } from '../../store/memory.ts';
 import { VirtualScheduler } from '../../time/virtual.ts';
 import type { TracingCityConfig } from './config.ts';
 import { closeContacts, expectedExposures } from './ground-truth.ts';
-import { moves, planTracingCity, staysByPhoneId, type TracingCityPlan } from './plan.ts';
+import { CityMovement } from './movement.ts';
+import { planTracingCity, type TracingCityPlan } from './plan.ts';
 import { tracingProtocol, type CityProtocol } from './protocols.ts';
 import { scoreNotifications, type NotificationScore } from './score.ts';
 
@@ -56,6 +58,10 @@ export interface TracingRunOptions {
   readonly tcnMode?: TcnMode;
   /** Radio propagation of the city (default TRACING_PROPAGATION). */
   readonly propagation?: Partial<PropagationConfig>;
+  /** Positives stay home from their diagnosis on (default true). */
+  readonly isolatePositives?: boolean;
+  /** Venues check the health code at entry with this policy (default: no checks). */
+  readonly venueCheck?: VenuePolicy;
   readonly onProgress?: (fraction: number, simNow: number) => void;
   readonly signal?: AbortSignal;
 }
@@ -128,7 +134,8 @@ export async function runTracingCity(o: TracingRunOptions): Promise<TracingRunSu
   const codes = await operator.issueCodes(PROVIDER, Math.max(1, plan.positives.length), secrets.pepper, plan.end - plan.t0 + DAY_MS, plan.t0, o.crypto);
 
   for (const spec of protocol.backends?.({ crypto: o.crypto, drbg: drbgFork(root, 'backends'), codes: codes.map((c) => c.text), endMs: plan.end }) ?? []) await backends.spawn(spec);
-  scheduleMoves(plan, scheduler, positions, air);
+  const movement = new CityMovement(plan, positions, () => air.positionsChanged(), (id) => healthOf(phones, id), { isolatePositives: o.isolatePositives ?? true, venueCheck: o.venueCheck });
+  movement.start(scheduler);
   const phoneSeeds = drbgFork(root, 'phones');
   for (const phone of plan.phones) {
     const seed = drbgDraw(drbgFork(phoneSeeds, phone.id), 32).bytes;
@@ -146,7 +153,7 @@ export async function runTracingCity(o: TracingRunOptions): Promise<TracingRunSu
   });
 
   await scheduler.runUntil(plan.end, (now) => o.onProgress?.((now - plan.t0) / (plan.end - plan.t0), now), o.signal);
-  const summary = summarise(o, protocol, plan, phones, (state) => protocol.engine.storageBytes(state), meter, air, performance.now() - started);
+  const summary = summarise(o, protocol, plan, movement, phones, (state) => protocol.engine.storageBytes(state), meter, air, performance.now() - started);
   await operator.close();
   await phones.stop();
   await backends.stop();
@@ -155,30 +162,16 @@ export async function runTracingCity(o: TracingRunOptions): Promise<TracingRunSu
   return summary;
 }
 
-/** Phones take their positions at their stays' boundaries (one timer per distinct time). */
-function scheduleMoves(plan: TracingCityPlan, scheduler: VirtualScheduler, positions: Map<string, Position>, air: WindowedAir): void {
-  const byTime = new Map<number, { id: string; position: Position }[]>();
-  for (const m of moves(plan)) {
-    const id = plan.phones[m.phoneIndex]?.id;
-    if (id === undefined) continue;
-    if (m.at <= plan.t0) {
-      positions.set(id, m.position);
-      continue;
-    }
-    const list = byTime.get(m.at) ?? [];
-    list.push({ id, position: m.position });
-    byTime.set(m.at, list);
-  }
-  for (const [at, list] of byTime) {
-    scheduler.at(at, () => {
-      for (const { id, position } of list) positions.set(id, position);
-      air.positionsChanged();
-    });
+function healthOf(phones: Host, id: string): HealthColor | undefined {
+  try {
+    return (phones.snapshotOf('phone', id).context as TracingPhoneContext<unknown, unknown>).health.color;
+  } catch {
+    return undefined; // not spawned yet (stays at t0 are entered before the phones start)
   }
 }
 
-function summarise(o: TracingRunOptions, protocol: CityProtocol, plan: TracingCityPlan, phones: Host, storageBytes: (s: unknown) => number, meter: CpuMeter, air: WindowedAir, wallMs: number): TracingRunSummary {
-  const contacts = closeContacts(staysByPhoneId(plan), o.city.contact);
+function summarise(o: TracingRunOptions, protocol: CityProtocol, plan: TracingCityPlan, movement: CityMovement, phones: Host, storageBytes: (s: unknown) => number, meter: CpuMeter, air: WindowedAir, wallMs: number): TracingRunSummary {
+  const contacts = closeContacts(movement.staysByPhoneId(), o.city.contact);
   const expected = expectedExposures(contacts, plan.positives, o.city.contact);
   const observed: { phoneId: string; at: number }[] = [];
   const counters: Record<string, number> = {};
@@ -213,7 +206,7 @@ function summarise(o: TracingRunOptions, protocol: CityProtocol, plan: TracingCi
     bytesDownPerPhoneDay: down / phoneDays,
     storagePerPhone: { meanBytes: storage / plan.phones.length, maxBytes: maxStorage },
     matchingCpuMs: { total: matching, perPhoneDay: matching / phoneDays },
-    counters,
+    counters: { ...counters, ...Object.fromEntries(Object.entries(movement.stats).map(([k, v]) => [`movement.${k}`, v])) },
     air: { ...airCounters, ...Object.fromEntries(Object.entries(lost).map(([k, v]) => [`lost.${k}`, v])) },
     wallS: wallMs / 1000,
   };
