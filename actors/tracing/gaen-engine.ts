@@ -20,7 +20,7 @@ import type { CryptoSuite } from '../../protocol/crypto/suite.ts';
 import { classifyExposure, exposureConfig, exposureWindowsOf, type ExposureConfig } from '../../protocol/gaen/exposure.ts';
 import { EN_INTERVAL_SECONDS, rollingStartIntervalNumber, TEK_RETENTION_DAYS, TEK_ROLLING_PERIOD } from '../../protocol/gaen/interval.ts';
 import { aemk, rpi, rpik, TEK_BYTES } from '../../protocol/gaen/keys.ts';
-import { buildSightingIndex, matchDiagnosisKeys, type DiagnosisKey, type Sighting } from '../../protocol/gaen/matching.ts';
+import { buildSightingIndex, matchDiagnosisKeys, type DiagnosisKey, type KeyMatch, type Sighting, type SightingIndex } from '../../protocol/gaen/matching.ts';
 import { encodeEnMetadata, encodeEnServiceData, encryptAem, EN_SERVICE_DATA_BYTES } from '../../protocol/gaen/metadata.ts';
 import type { GaenTekRecord } from '../../protocol/keyserver/distribution-records.ts';
 import type { SimMillis } from '../ports.ts';
@@ -197,8 +197,19 @@ export const gaenEngine: TracingEngine<GaenState, GaenEngineConfig> = {
       ids.push(r.id);
     }
     if (keys.length === 0 || state.days.length === 0) return { state, exposures: [] };
-    const sightings = unpack(state.days.flatMap((d) => d.batches));
-    const run = (): Exposure[] => exposuresOf(matchDiagnosisKeys(deps.crypto, keys, buildSightingIndex(sightings)).matches, ids, config.exposure);
+    const run = (): Exposure[] => {
+      // Per-day indexes: a past day never changes, so its index is built once (indexOfDay) and
+      // only today's is rebuilt per download. A key is matched against every day; matchDiagnosisKeys
+      // skips, without crypto, the days with no sighting in the key's window ± drift.
+      const byKey = new Map<number, KeyMatch>();
+      for (const day of state.days) {
+        for (const m of matchDiagnosisKeys(deps.crypto, keys, indexOfDay(day)).matches) {
+          const seen = byKey.get(m.keyIndex);
+          byKey.set(m.keyIndex, seen === undefined ? m : { ...seen, sightings: [...seen.sightings, ...m.sightings], implausibleTxPower: seen.implausibleTxPower + m.implausibleTxPower });
+        }
+      }
+      return exposuresOf([...byKey.values()].sort((a, b) => a.keyIndex - b.keyIndex), ids, config.exposure);
+    };
     return { state, exposures: deps.meter === undefined ? run() : deps.meter.time('match', run) };
   },
 
@@ -210,6 +221,21 @@ function appendBatch(days: readonly SightingDay[], batch: SightingBatch): Sighti
   const last = days[days.length - 1];
   if (last !== undefined && last.day === day) return [...days.slice(0, -1), { day, batches: [...last.batches, batch] }];
   return [...days, { day, batches: [batch] }];
+}
+
+/**
+ * Memo of each day's sighting index, keyed by the (immutable) day object: a pure cache — the
+ * same day always gives the same index — that a restored snapshot simply rebuilds.
+ */
+const dayIndexes = new WeakMap<SightingDay, SightingIndex>();
+
+function indexOfDay(day: SightingDay): SightingIndex {
+  let index = dayIndexes.get(day);
+  if (index === undefined) {
+    index = buildSightingIndex(unpack(day.batches));
+    dayIndexes.set(day, index);
+  }
+  return index;
 }
 
 function unpack(batches: readonly SightingBatch[]): Sighting[] {
@@ -225,7 +251,7 @@ function unpack(batches: readonly SightingBatch[]): Sighting[] {
 }
 
 /** One exposure per (key, day) whose weighted minutes reach the low threshold. */
-function exposuresOf(matches: ReturnType<typeof matchDiagnosisKeys>['matches'], ids: readonly string[], config: ExposureConfig): Exposure[] {
+function exposuresOf(matches: readonly KeyMatch[], ids: readonly string[], config: ExposureConfig): Exposure[] {
   const out: Exposure[] = [];
   for (const m of matches) {
     const windows = exposureWindowsOf([m], config);
