@@ -242,8 +242,10 @@ export function onScanStart<S, C>(c: Ctx<S, C>, type: string): Step<S, C> {
 
 export function onFrames<S, C>(engine: TracingEngine<S, C>, deps: TracingDeps, c: Ctx<S, C>, frames: readonly ReceivedFrame[], at: SimMillis): Step<S, C> {
   const observed = engine.observe(deps, c.config, c.engine, frames, at);
-  const next = bump(bump(bump({ ...c, engine: observed.state }, 'framesHeard', frames.length - observed.refused), 'framesRefused', observed.refused), 'batches');
-  return { context: next, effects: [] };
+  // One copy of the context per scan window (this runs for every phone every window).
+  const n = c.counters;
+  const counters = { ...n, framesHeard: n.framesHeard + frames.length - observed.refused, framesRefused: n.framesRefused + observed.refused, batches: n.batches + 1 };
+  return { context: { ...c, engine: observed.state, counters }, effects: [] };
 }
 
 export function onRetention<S, C>(engine: TracingEngine<S, C>, c: Ctx<S, C>, type: string, at: SimMillis): Step<S, C> {

@@ -69,10 +69,11 @@ interface AdvertisingSet {
   endedAt: number;
 }
 
+/** A frame heard in a window; handed to the radio as its ReceivedFrame (one object per frame). */
 interface Heard {
   readonly at: number;
   readonly seq: number;
-  readonly payload: Uint8Array;
+  payload: Uint8Array;
   readonly address: string;
   readonly rssi: number;
 }
@@ -208,14 +209,15 @@ export class WindowedAir implements RadioHost {
     heard.sort((a, b) => a.at - b.at || a.seq - b.seq);
     let firstError: { error: unknown } | undefined;
     for (const h of heard) {
-      const frame = { payload: h.payload, rssi: h.rssi, at: h.at, address: h.address };
-      if (!rx.admits(frame)) {
+      if (!rx.admits(h)) {
         this.counters.filtered++;
         continue;
       }
       this.counters.delivered++;
       try {
-        rx.deliver({ ...frame, payload: h.payload.slice() });
+        // Each receiver gets its own copy: a listener may keep or change it (SimAir does the same).
+        h.payload = h.payload.slice();
+        rx.deliver(h);
       } catch (error) {
         this.counters.listenerErrors++;
         firstError ??= { error };
