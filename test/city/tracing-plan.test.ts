@@ -28,7 +28,7 @@ describe('tracing city config', () => {
     expect(defaults.phones).toBe(500);
     expect(defaults.days).toBe(7);
     expect(defaults.contact).toEqual({ maxDistanceM: 2, minDurationMin: 15, windowHours: 24 });
-    expect(defaults.positives).toEqual({ fraction: 0.05, firstDay: 2, lastDiagnosisBeforeEndH: 24, infectiousDaysBefore: 2 });
+    expect(defaults.positives).toEqual({ fraction: 0.05, firstDay: 1, lastDiagnosisBeforeEndH: 24, infectiousDaysBefore: 2 });
   });
 
   it('reports every problem at once', () => {
@@ -123,11 +123,11 @@ describe('tracing city plan', () => {
     expect(restaurantVisits.length).toBeGreaterThan(50);
   });
 
-  it('diagnoses 5 % of phones between day 2 and 24 h before the end, infectious from midnight two days before', () => {
+  it('diagnoses 5 % of phones between day 1 and 24 h before the end, infectious from midnight two days before', () => {
     expect(plan.positives).toHaveLength(25);
     expect(new Set(plan.positives.map((p) => p.phoneId)).size).toBe(25);
     for (const p of plan.positives) {
-      expect(p.diagnosedAt).toBeGreaterThanOrEqual(T0 + 2 * DAY_MS);
+      expect(p.diagnosedAt).toBeGreaterThanOrEqual(T0 + 1 * DAY_MS);
       expect(p.diagnosedAt).toBeLessThanOrEqual(plan.end - 24 * HOUR_MS);
       expect(p.infectiousFrom).toBe((utcDay(p.diagnosedAt) - 2) * DAY_MS);
     }

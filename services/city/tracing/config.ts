@@ -124,7 +124,7 @@ export const tracingCityConfigSchema = z
       .object({
         fraction: fraction.default(0.05),
         /** Diagnoses start this many days into the run … */
-        firstDay: z.number().min(0).max(60).default(2),
+        firstDay: z.number().min(0).max(60).default(1),
         /** … and end this many hours before its end, so the last ones can still be published and matched. */
         lastDiagnosisBeforeEndH: z.number().min(0).max(60 * 24).default(24),
         /** Infectious (and reported) from UTC midnight this many days before the diagnosis day. */
