@@ -12,7 +12,7 @@ import { runDemo, stableJson, type DemoSummary } from '../city/demo-run.ts';
 import { demoScenarioSchema } from '../city/demo-scenario.ts';
 import { brokerUrlFlag, choiceFlag, ConfigError, defined, intFlag, numberFlag, parseConfig, logLevelFlag, type LogLevel } from './options.ts';
 import { createProgress } from './progress.ts';
-import { PROTOCOL_CHOICES, runTracingComparison, type ProtocolChoice } from './tracing-run.ts';
+import { PROTOCOL_CHOICES, runTracingComparison, TCN_MODE_CHOICES, type ProtocolChoice, type TcnModeChoice } from './tracing-run.ts';
 
 interface RunFlags {
   protocol?: ProtocolChoice;
@@ -20,6 +20,7 @@ interface RunFlags {
   days?: number;
   radioLoss?: number;
   venueCheck?: boolean;
+  tcnMode?: TcnModeChoice;
   seed?: number;
   out: string;
   broker?: string;
@@ -40,6 +41,7 @@ export function registerRun(program: Command): void {
     .option('--days <n>', 'tracing city: simulated days (default 7)', intFlag('--days'))
     .option('--radio-loss <p>', 'tracing city: probability that an advertisement is lost (default 0)', numberFlag('--radio-loss', 0, 1))
     .option('--venue-check', 'tracing city: venues admit only phones whose health code is green')
+    .option('--tcn-mode <mode>', 'tracing city: TCN operating mode A (contacts reported in real time) | B (contact log on request) | C (local matching, default) | all', choiceFlag('--tcn-mode', TCN_MODE_CHOICES))
     .option('--seed <n>', 'random seed; the same seed gives a byte-identical summary.json', intFlag('--seed'))
     .option('--out <dir>', 'directory for summary.json', './out')
     .option('--broker <url>', 'use this MQTT broker instead of the embedded aedes', brokerUrlFlag)
@@ -53,10 +55,10 @@ export function registerRun(program: Command): void {
       if (flags.protocol !== undefined) {
         const demoOnly = (['broker', 'memoryBus', 'households', 'phonesPerHousehold', 'duration'] as const).filter((k) => flags[k] !== undefined);
         if (demoOnly.length > 0) throw new ConfigError(demoOnly.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} is a demo option; the tracing city (--protocol) runs on its in-memory bus`));
-        await runTracingComparison({ ...defined({ seed: flags.seed, phones: flags.phones, days: flags.days, radioLoss: flags.radioLoss, venueCheck: flags.venueCheck, quiet: flags.quiet }), protocol: flags.protocol, out: flags.out, logLevel: flags.logLevel });
+        await runTracingComparison({ ...defined({ seed: flags.seed, phones: flags.phones, days: flags.days, radioLoss: flags.radioLoss, venueCheck: flags.venueCheck, tcnMode: flags.tcnMode, quiet: flags.quiet }), protocol: flags.protocol, out: flags.out, logLevel: flags.logLevel });
         return;
       }
-      const tracingOnly = (['phones', 'days', 'radioLoss', 'venueCheck'] as const).filter((k) => flags[k] !== undefined);
+      const tracingOnly = (['phones', 'days', 'radioLoss', 'venueCheck', 'tcnMode'] as const).filter((k) => flags[k] !== undefined);
       if (tracingOnly.length > 0) throw new ConfigError(tracingOnly.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} needs --protocol`));
       const scenario = parseConfig(
         demoScenarioSchema,

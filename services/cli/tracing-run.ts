@@ -7,6 +7,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TRACING_PROTOCOLS, type TracingProtocol } from '../../actors/tracing/engine.ts';
 import { DEFAULT_VENUE_POLICY } from '../../actors/tracing/health-code.ts';
+import { TCN_MODES, type TcnMode } from '../../actors/tracing/tcn-config.ts';
 import { stableJson } from '../city/demo-run.ts';
 import { tracingCityConfigSchema } from '../city/tracing/config.ts';
 import { comparisonMarkdown, comparisonOf } from '../city/tracing/report.ts';
@@ -18,6 +19,8 @@ import { createProgress } from './progress.ts';
 
 export const PROTOCOL_CHOICES = [...TRACING_PROTOCOLS, 'all'] as const;
 export type ProtocolChoice = (typeof PROTOCOL_CHOICES)[number];
+export const TCN_MODE_CHOICES = [...TCN_MODES, 'all'] as const;
+export type TcnModeChoice = (typeof TCN_MODE_CHOICES)[number];
 
 export interface TracingRunFlags {
   readonly protocol: ProtocolChoice;
@@ -27,6 +30,8 @@ export interface TracingRunFlags {
   readonly radioLoss?: number;
   /** Venues admit only green health codes (actors/tracing/health-code.ts). */
   readonly venueCheck?: boolean;
+  /** TCN's operating mode(s): one row per mode (default C). */
+  readonly tcnMode?: TcnModeChoice;
   readonly out: string;
   readonly quiet?: boolean;
   readonly logLevel: LogLevel;
@@ -37,7 +42,9 @@ export async function runTracingComparison(flags: TracingRunFlags, signal?: Abor
   const protocols: readonly TracingProtocol[] = flags.protocol === 'all' ? TRACING_PROTOCOLS : [flags.protocol];
   const logger = createLogger({ name: 'tracecity', level: flags.logLevel });
   const runs: TracingRunSummary[] = [];
-  for (const protocol of protocols) {
+  const tcnModes: readonly TcnMode[] = flags.tcnMode === 'all' ? TCN_MODES : [flags.tcnMode ?? 'C'];
+  const variants = protocols.flatMap((protocol): { protocol: TracingProtocol; tcnMode?: TcnMode }[] => (protocol === 'tcn' ? tcnModes.map((tcnMode) => ({ protocol, tcnMode })) : [{ protocol }]));
+  for (const { protocol, ...variant } of variants) {
     const progress = createProgress(flags.quiet === true);
     const summary = await runTracingCity({
       city,
@@ -46,6 +53,7 @@ export async function runTracingComparison(flags: TracingRunFlags, signal?: Abor
       logger,
       ...(flags.radioLoss !== undefined ? { propagation: { lossProbability: flags.radioLoss } } : {}),
       ...(flags.venueCheck === true ? { venueCheck: DEFAULT_VENUE_POLICY } : {}),
+      ...variant,
       onProgress: (fraction, now) => progress.update(fraction, `${protocol} t=${new Date(now).toISOString()}`),
       ...(signal !== undefined ? { signal } : {}),
     });
