@@ -21,6 +21,7 @@ interface RunFlags {
   radioLoss?: number;
   venueCheck?: boolean;
   tcnMode?: TcnModeChoice;
+  jobs?: number;
   seed?: number;
   out: string;
   broker?: string;
@@ -41,6 +42,7 @@ export function registerRun(program: Command): void {
     .option('--days <n>', 'tracing city: simulated days (default 7)', intFlag('--days'))
     .option('--radio-loss <p>', 'tracing city: probability that an advertisement is lost (default 0)', numberFlag('--radio-loss', 0, 1))
     .option('--venue-check', 'tracing city: venues admit only phones whose health code is green')
+    .option('--jobs <n>', 'tracing city: protocol runs at a time, each in its own process (default: CPU cores)', intFlag('--jobs', 1, 64))
     .option('--tcn-mode <mode>', 'tracing city: TCN operating mode A (contacts reported in real time) | B (contact log on request) | C (local matching, default) | all', choiceFlag('--tcn-mode', TCN_MODE_CHOICES))
     .option('--seed <n>', 'random seed; the same seed gives a byte-identical summary.json', intFlag('--seed'))
     .option('--out <dir>', 'directory for summary.json', './out')
@@ -55,10 +57,10 @@ export function registerRun(program: Command): void {
       if (flags.protocol !== undefined) {
         const demoOnly = (['broker', 'memoryBus', 'households', 'phonesPerHousehold', 'duration'] as const).filter((k) => flags[k] !== undefined);
         if (demoOnly.length > 0) throw new ConfigError(demoOnly.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} is a demo option; the tracing city (--protocol) runs on its in-memory bus`));
-        await runTracingComparison({ ...defined({ seed: flags.seed, phones: flags.phones, days: flags.days, radioLoss: flags.radioLoss, venueCheck: flags.venueCheck, tcnMode: flags.tcnMode, quiet: flags.quiet }), protocol: flags.protocol, out: flags.out, logLevel: flags.logLevel });
+        await runTracingComparison({ ...defined({ seed: flags.seed, phones: flags.phones, days: flags.days, radioLoss: flags.radioLoss, venueCheck: flags.venueCheck, tcnMode: flags.tcnMode, jobs: flags.jobs, quiet: flags.quiet }), protocol: flags.protocol, out: flags.out, logLevel: flags.logLevel });
         return;
       }
-      const tracingOnly = (['phones', 'days', 'radioLoss', 'venueCheck', 'tcnMode'] as const).filter((k) => flags[k] !== undefined);
+      const tracingOnly = (['phones', 'days', 'radioLoss', 'venueCheck', 'tcnMode', 'jobs'] as const).filter((k) => flags[k] !== undefined);
       if (tracingOnly.length > 0) throw new ConfigError(tracingOnly.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} needs --protocol`));
       const scenario = parseConfig(
         demoScenarioSchema,

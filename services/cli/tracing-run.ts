@@ -4,6 +4,7 @@
  * comparison table (stdout, out/tracing-comparison.md and .json).
  */
 import { mkdir, writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { TRACING_PROTOCOLS, type TracingProtocol } from '../../actors/tracing/engine.ts';
 import { DEFAULT_VENUE_POLICY } from '../../actors/tracing/health-code.ts';
@@ -16,6 +17,7 @@ import { nodeSuite } from '../crypto/node.ts';
 import { createLogger } from '../log.ts';
 import { defined, parseConfig, type LogLevel } from './options.ts';
 import { createProgress } from './progress.ts';
+import { runVariantsInChildren, type Variant } from './tracing-jobs.ts';
 
 export const PROTOCOL_CHOICES = [...TRACING_PROTOCOLS, 'all'] as const;
 export type ProtocolChoice = (typeof PROTOCOL_CHOICES)[number];
@@ -35,6 +37,8 @@ export interface TracingRunFlags {
   readonly out: string;
   readonly quiet?: boolean;
   readonly logLevel: LogLevel;
+  /** Protocol runs at a time, each in its own process (default: cores, at most the runs). */
+  readonly jobs?: number;
 }
 
 export async function runTracingComparison(flags: TracingRunFlags, signal?: AbortSignal): Promise<void> {
@@ -43,8 +47,15 @@ export async function runTracingComparison(flags: TracingRunFlags, signal?: Abor
   const logger = createLogger({ name: 'tracecity', level: flags.logLevel });
   const runs: TracingRunSummary[] = [];
   const tcnModes: readonly TcnMode[] = flags.tcnMode === 'all' ? TCN_MODES : [flags.tcnMode ?? 'C'];
-  const variants = protocols.flatMap((protocol): { protocol: TracingProtocol; tcnMode?: TcnMode }[] => (protocol === 'tcn' ? tcnModes.map((tcnMode) => ({ protocol, tcnMode })) : [{ protocol }]));
-  for (const { protocol, ...variant } of variants) {
+  const variants = protocols.flatMap((protocol): Variant[] => (protocol === 'tcn' ? tcnModes.map((tcnMode) => ({ protocol, tcnMode })) : [{ protocol }]));
+  const jobs = Math.min(variants.length, flags.jobs ?? availableParallelism());
+  if (jobs > 1) {
+    const say = (v: Variant, done: number): void => {
+      if (flags.quiet !== true) process.stderr.write(`done ${v.protocol}${v.tcnMode !== undefined ? ` (mode ${v.tcnMode})` : ''} (${done}/${variants.length})\n`);
+    };
+    runs.push(...(await runVariantsInChildren(variants, { ...defined({ seed: flags.seed, phones: flags.phones, days: flags.days, radioLoss: flags.radioLoss, venueCheck: flags.venueCheck }), logLevel: flags.logLevel }, jobs, say, signal)));
+  }
+  for (const { protocol, ...variant } of jobs > 1 ? [] : variants) {
     const progress = createProgress(flags.quiet === true);
     const summary = await runTracingCity({
       city,

@@ -27,6 +27,25 @@ describe('tracecity run --protocol', () => {
     }
   }, 200_000);
 
+  it('--jobs 2 runs the variants in child processes: rows in variant order, same scores as one process', async () => {
+    const dirs = [await mkdtemp(join(tmpdir(), 'tc-tracing-j1-')), await mkdtemp(join(tmpdir(), 'tc-tracing-j2-'))];
+    try {
+      const args = (jobs: string, out: string): string[] => ['run', '--protocol', 'tcn', '--tcn-mode', 'all', '--phones', '20', '--days', '3', '--seed', '5', '--jobs', jobs, '--out', out, '--quiet'];
+      const [one, two] = [await runTracecity(args('1', dirs[0] ?? ''), 180_000), await runTracecity(args('2', dirs[1] ?? ''), 180_000)];
+      expect(one.code, one.stderr).toBe(0);
+      expect(two.code, two.stderr).toBe(0);
+      const scores = async (dir: string): Promise<unknown[]> => {
+        const json = JSON.parse(await readFile(join(dir, 'tracing-comparison.json'), 'utf8')) as { runs: { label: string; score: unknown; bytesUpPerPhoneDay: number; bytesDownPerPhoneDay: number }[] };
+        return json.runs.map((r) => [r.label, r.score, r.bytesUpPerPhoneDay, r.bytesDownPerPhoneDay]);
+      };
+      const a = await scores(dirs[0] ?? '');
+      expect(a.map((r) => (r as string[])[0])).toEqual(['tcn (mode A)', 'tcn (mode B)', 'tcn (mode C)']);
+      expect(await scores(dirs[1] ?? '')).toEqual(a);
+    } finally {
+      for (const d of dirs) await rm(d, { recursive: true, force: true });
+    }
+  }, 400_000);
+
   it('refuses tracing flags without --protocol, demo flags with it, and unknown protocols — naming the flag', async () => {
     const cases: [string[], RegExp][] = [
       [['run', '--phones', '10'], /--phones needs --protocol/],
