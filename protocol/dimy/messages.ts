@@ -34,9 +34,8 @@
  */
 import { MisuseError, reject, type Verdict } from '../errors.ts';
 import { MAX_UPLOAD_CODE_LIFETIME_MS, parseUploadCode, UPLOAD_CODE_DIGEST_BYTES, UPLOAD_CODE_MAX_INPUT_CHARS, type UploadCode } from '../keyserver/upload-code.ts';
-import { readBody, type BodyReader } from '../wire/body.ts';
+import { bodyCodec, type BodyReader } from '../wire/body.ts';
 import { MessageRegistry, type MessageCodec } from '../wire/messages.ts';
-import type { WireValue } from '../wire/msgpack.ts';
 import { decodeBloom, DIMY_BLOOM_ENCODED_BYTES, encodeBloom, type BloomFilter } from './bloom.ts';
 
 /** Decoder-specific rejection reasons (besides protocol/wire/body.ts's). */
@@ -84,25 +83,8 @@ export interface DimyCodesAck {
   readonly reason: '' | (typeof DIMY_REGISTER_REFUSALS)[number];
 }
 
-type Read<T> = (r: BodyReader) => T;
 
-/** A codec whose decode is `read` followed by `finish` (the value checks the body reader cannot do). */
-function codec<F, T>(type: string, read: Read<F>, finish: (fields: F) => Verdict<T>, write: (value: T) => WireValue): MessageCodec<T> {
-  const decode = (body: WireValue): Verdict<T> => {
-    const fields = readBody(type, body, read);
-    return fields.ok ? finish(fields.value) : fields;
-  };
-  return {
-    type,
-    decode,
-    encode: (value) => {
-      const wire = write(value);
-      const check = decode(wire);
-      if (!check.ok) throw new MisuseError(`value.${check.field ?? ''}`, `${type}: ${check.detail}`);
-      return wire;
-    },
-  };
-}
+const codec = bodyCodec;
 
 const accepted = <T>(value: T): Verdict<T> => ({ ok: true, value });
 const time = (r: BodyReader, name: string): number => r.int(name, 0, DIMY_MAX_TIME_MS);

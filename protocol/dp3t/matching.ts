@@ -34,6 +34,7 @@
  */
 import type { CryptoSuite } from '../crypto/suite.ts';
 import { ensure, MisuseError } from '../errors.ts';
+import { addToDays, keepDaysFrom } from '../day-buckets.ts';
 import { Id16Table } from '../id16-table.ts';
 import { broadcastStreamKey, dp3tEphIdsPerDay, DP3T_EPHID_BYTES, DP3T_EPOCH_LENGTH_MINUTES, DP3T_SECONDS_PER_DAY, DP3T_SK_BYTES } from './lowcost.ts';
 
@@ -97,22 +98,8 @@ function checkObservation(o: Dp3tObservation, at: string): void {
 
 /** A new store with `observations` added to their UTC days (only the touched days are copied). */
 export function addDp3tObservations(store: Dp3tObservationStore, observations: readonly Dp3tObservation[]): Dp3tObservationStore {
-  const byDay = new Map<number, Dp3tObservation[]>();
-  observations.forEach((o, i) => {
-    checkObservation(o, `observations[${i}]`);
-    const day = dp3tDayOfMs(o.receivedAtMs);
-    const list = byDay.get(day);
-    if (list === undefined) byDay.set(day, [o]);
-    else list.push(o);
-  });
-  if (byDay.size === 0) return store;
-  const days = store.days.map((d) => {
-    const added = byDay.get(d.day);
-    byDay.delete(d.day);
-    return added === undefined ? d : { day: d.day, observations: [...d.observations, ...added] };
-  });
-  for (const [day, list] of byDay) days.push({ day, observations: list });
-  return { days: days.sort((a, b) => a.day - b.day) };
+  observations.forEach((o, i) => checkObservation(o, `observations[${i}]`));
+  return addToDays(store, observations, (o) => dp3tDayOfMs(o.receivedAtMs));
 }
 
 const checkDays = (value: number, field: string): void =>
@@ -127,9 +114,7 @@ const checkNow = (nowMs: number, field: string): void =>
 export function pruneDp3tObservations(store: Dp3tObservationStore, nowMs: number, retentionDays: number = DP3T_MATCH_RETENTION_DAYS): Dp3tObservationStore {
   checkNow(nowMs, 'nowMs');
   checkDays(retentionDays, 'retentionDays');
-  const oldest = dp3tDayOfMs(nowMs) - retentionDays;
-  const days = store.days.filter((d) => d.day >= oldest);
-  return days.length === store.days.length ? store : { days };
+  return keepDaysFrom(store, dp3tDayOfMs(nowMs) - retentionDays);
 }
 
 // ------------------------------------------------------------ the index

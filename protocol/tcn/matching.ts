@@ -18,6 +18,7 @@
  * longer report is truncated and counted. Stores and options are the caller's: MisuseError.
  */
 import type { CryptoSuite } from '../crypto/suite.ts';
+import { addToDays, keepDaysFrom } from '../day-buckets.ts';
 import { Id16Table } from '../id16-table.ts';
 import { ensure } from '../errors.ts';
 import { checkBytes, checkIndex } from './bytes.ts';
@@ -78,22 +79,8 @@ function checkObservation(o: TcnObservation, at: string): void {
 
 /** A new store with `observations` added to their UTC days (only touched days are copied). */
 export function addTcnObservations(store: TcnObservationStore, observations: readonly TcnObservation[]): TcnObservationStore {
-  const byDay = new Map<number, TcnObservation[]>();
-  observations.forEach((o, i) => {
-    checkObservation(o, `observations[${i}]`);
-    const day = dayOf(o.receivedAtMs);
-    const list = byDay.get(day);
-    if (list === undefined) byDay.set(day, [o]);
-    else list.push(o);
-  });
-  if (byDay.size === 0) return store;
-  const days = store.days.map((d) => {
-    const added = byDay.get(d.day);
-    byDay.delete(d.day);
-    return added === undefined ? d : { day: d.day, observations: [...d.observations, ...added] };
-  });
-  for (const [day, list] of byDay) days.push({ day, observations: list });
-  return { days: days.sort((a, b) => a.day - b.day) };
+  observations.forEach((o, i) => checkObservation(o, `observations[${i}]`));
+  return addToDays(store, observations, (o) => dayOf(o.receivedAtMs));
 }
 
 function oldestKept(nowMs: number, retentionDays: number): number {
@@ -104,9 +91,7 @@ function oldestKept(nowMs: number, retentionDays: number): number {
 
 /** Retention deletion: keep the days ≥ today − retentionDays (default 14; the DP-3T reference's rule). */
 export function pruneTcnObservations(store: TcnObservationStore, nowMs: number, retentionDays = TCN_RETENTION_DAYS): TcnObservationStore {
-  const oldest = oldestKept(nowMs, retentionDays);
-  const days = store.days.filter((d) => d.day >= oldest);
-  return days.length === store.days.length ? store : { days };
+  return keepDaysFrom(store, oldestKept(nowMs, retentionDays));
 }
 
 /** Record a TCN this phone broadcast at `sentAtMs` (no-op when already recorded that day). */
@@ -126,9 +111,7 @@ export function recordSentTcn(set: SentTcnSet, tcn: Uint8Array, sentAtMs: number
 
 /** Retention deletion of sent TCNs (default 14 days). */
 export function pruneSentTcns(set: SentTcnSet, nowMs: number, retentionDays = TCN_RETENTION_DAYS): SentTcnSet {
-  const oldest = oldestKept(nowMs, retentionDays);
-  const days = set.days.filter((d) => d.day >= oldest);
-  return days.length === set.days.length ? set : { days };
+  return keepDaysFrom(set, oldestKept(nowMs, retentionDays));
 }
 
 /** The contact log to upload (modes A, B): one entry per (TCN, minute) with its strongest RSSI, in time order. */

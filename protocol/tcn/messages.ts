@@ -31,12 +31,11 @@
  *   bad-part    part ≥ parts (field `part`)
  * Encoders check the value through the decoder and throw MisuseError on a malformed one.
  */
-import { MisuseError, reject, type Verdict } from '../errors.ts';
+import { reject, type Verdict } from '../errors.ts';
 import { MAX_UPLOAD_RECORDS } from '../keyserver/messages.ts';
 import { parseUploadCode, UPLOAD_CODE_MAX_INPUT_CHARS, type UploadCode } from '../keyserver/upload-code.ts';
-import { readBody, type BodyReader } from '../wire/body.ts';
+import { bodyCodec, type BodyReader } from '../wire/body.ts';
 import { MessageRegistry, type MessageCodec } from '../wire/messages.ts';
-import type { WireValue } from '../wire/msgpack.ts';
 import { TCN_CONTACT_LOG_ENTRY_BYTES, TCN_CONTACT_LOG_HEADER_BYTES, TCN_CONTACT_LOG_VERSION } from './contact-log.ts';
 import { parseTcnReport, TCN_SIGNED_REPORT_MAX_BYTES, TCN_SIGNED_REPORT_MIN_BYTES } from './report.ts';
 
@@ -119,25 +118,8 @@ export function contactLogProblem(bytes: Uint8Array, maxEntries = TCN_MAX_LOG_EN
   return bytes.length === expected ? undefined : `bad-length: ${count} entries need ${expected} bytes, got ${bytes.length}`;
 }
 
-type Read<T> = (r: BodyReader) => T;
 
-/** A codec whose decode is `read` then `finish` (the checks the body reader cannot do); encode re-checks. */
-function codec<F, T>(type: string, read: Read<F>, finish: (fields: F) => Verdict<T>, write: (value: T) => WireValue): MessageCodec<T> {
-  const decode = (body: WireValue): Verdict<T> => {
-    const fields = readBody(type, body, read);
-    return fields.ok ? finish(fields.value) : fields;
-  };
-  return {
-    type,
-    decode,
-    encode: (value) => {
-      const wire = write(value);
-      const check = decode(wire);
-      if (!check.ok) throw new MisuseError(`value.${check.field ?? ''}`, `${type}: ${check.detail}`);
-      return wire;
-    },
-  };
-}
+const codec = bodyCodec;
 
 const accepted = <T>(value: T): Verdict<T> => ({ ok: true, value });
 const u32 = (r: BodyReader, name: string): number => r.int(name, 0, MAX_U32);

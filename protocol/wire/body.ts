@@ -9,7 +9,8 @@
  *     tokens: r.array('tokens', 512, (item) => item.bytes('token', 73, 4096)),
  *   }))
  */
-import { reject, accept, type Verdict } from '../errors.ts';
+import { MisuseError, reject, accept, type Verdict } from '../errors.ts';
+import type { MessageCodec } from './messages.ts';
 import { isWireMap, type WireMap, type WireValue } from './msgpack.ts';
 
 class BodyFault extends Error {
@@ -119,4 +120,27 @@ export function readBody<T>(codec: string, body: WireValue, read: (reader: BodyR
     if (err instanceof BodyFault) return reject(codec, err.reason, err.message, err.field);
     throw err;
   }
+}
+
+/**
+ * A message codec whose decode is `read` over the body map, then `finish` for
+ * the checks a field reader cannot do (cross-field rules, nested formats);
+ * encode builds the wire body and decodes it again, so a malformed value is a
+ * MisuseError naming the field instead of a message nobody can read.
+ */
+export function bodyCodec<F, T>(type: string, read: (r: BodyReader) => F, finish: (fields: F) => Verdict<T>, write: (value: T) => WireValue): MessageCodec<T> {
+  const decode = (body: WireValue): Verdict<T> => {
+    const fields = readBody(type, body, read);
+    return fields.ok ? finish(fields.value) : fields;
+  };
+  return {
+    type,
+    decode,
+    encode: (value) => {
+      const wire = write(value);
+      const check = decode(wire);
+      if (!check.ok) throw new MisuseError(`value.${check.field ?? ''}`, `${type}: ${check.detail}`);
+      return wire;
+    },
+  };
 }
