@@ -18,7 +18,7 @@ import {
   DIMY_UPLOAD_REFUSALS,
 } from '../../protocol/dimy/messages.ts';
 import { ensure } from '../../protocol/errors.ts';
-import { UPLOAD_CODE_PEPPER_MIN_BYTES, uploadCodeDigest } from '../../protocol/keyserver/upload-code.ts';
+import { UPLOAD_CODE_DIGEST_BYTES, UPLOAD_CODE_PEPPER_MIN_BYTES, uploadCodeDigest } from '../../protocol/keyserver/upload-code.ts';
 import type { Envelope } from '../../protocol/wire/envelope.ts';
 import type { WireValue } from '../../protocol/wire/msgpack.ts';
 import { SEGMENT_PATTERN } from '../../protocol/wire/topics.ts';
@@ -59,6 +59,12 @@ export interface DimyBackendInput {
   /** This backend's actor id (topics are built by the host). */
   readonly id: string;
   readonly config?: Partial<Omit<DimyBackendConfig, 'rule'>> & { readonly rule?: Partial<DimyMatchRule> };
+  /**
+   * Code digests registered from the start, valid until expiresAt (as if dimy.codes.register had
+   * arrived): a deployment (the tracing city) whose health authority hands its codes over at
+   * start-up instead of sending them. Beyond maxCodes the rest are refused (counted).
+   */
+  readonly codes?: { readonly digests: readonly Uint8Array[]; readonly expiresAt: SimMillis };
 }
 
 /** Closed over by the machine, never in context: the pepper stays out of snapshots. */
@@ -144,14 +150,16 @@ export function checkDimyBackendDeps(deps: DimyBackendDeps): void {
 export function initialDimyBackendContext(input: DimyBackendInput): DimyBackendContext {
   ensure(typeof input === 'object' && input !== null, 'input', 'must be a DimyBackendInput');
   ensure(typeof input.id === 'string' && SEGMENT_PATTERN.test(input.id), 'input.id', `must match ${String(SEGMENT_PATTERN)}`);
+  const config = resolveDimyBackendConfig(input.config);
+  const preset = presetCodes(input.codes, config);
   return {
     timers: {},
     id: input.id,
-    config: resolveDimyBackendConfig(input.config),
+    config,
     cbfs: [],
-    codes: {},
-    codeCount: 0,
-    nextCodeDrop: null,
+    codes: preset.codes,
+    codeCount: preset.count,
+    nextCodeDrop: preset.count === 0 || input.codes === undefined ? null : input.codes.expiresAt + config.expiredCodeMemoryMs,
     nextSeq: 1,
     counters: {
       queries: 0,
@@ -160,12 +168,34 @@ export function initialDimyBackendContext(input: DimyBackendInput): DimyBackendC
       uploadsAccepted: 0,
       uploadRetries: 0,
       uploadsRefused: Object.fromEntries(DIMY_UPLOAD_REFUSALS.map((r) => [r, 0])),
-      codesRegistered: 0,
-      codesRefused: 0,
+      codesRegistered: preset.count,
+      codesRefused: preset.refused,
       cbfsExpired: 0,
       codesExpired: 0,
     },
   };
+}
+
+/** input.codes as code records (distinct digests, at most maxCodes). */
+function presetCodes(codes: DimyBackendInput['codes'], config: DimyBackendConfig): { codes: Record<string, CodeRecord>; count: number; refused: number } {
+  const out: Record<string, CodeRecord> = {};
+  if (codes === undefined) return { codes: out, count: 0, refused: 0 };
+  ensure(Number.isSafeInteger(codes.expiresAt) && codes.expiresAt >= 0, 'input.codes.expiresAt', 'must be a time in ms');
+  ensure(Array.isArray(codes.digests), 'input.codes.digests', 'must be an array of digests');
+  let count = 0;
+  let refused = 0;
+  codes.digests.forEach((digest, i) => {
+    ensure(digest instanceof Uint8Array && digest.length === UPLOAD_CODE_DIGEST_BYTES, `input.codes.digests[${i}]`, `must be ${UPLOAD_CODE_DIGEST_BYTES} bytes`);
+    const key = hex(digest);
+    if (out[key] !== undefined) return;
+    if (count >= config.maxCodes) {
+      refused++;
+      return;
+    }
+    out[key] = { expiresAt: codes.expiresAt, usedAt: null, cbfHash: null };
+    count++;
+  });
+  return { codes: out, count, refused };
 }
 
 export const NOTHING: Step = { context: {}, effects: [] };

@@ -6,6 +6,7 @@
  *
  *   idle ──host.start──▶ running ──host.stop──▶ stopped (final)
  *   running (per-CBF and per-code state lives in context, as in the other backends):
+ *     (input.codes             digests registered from the start, expiry = input.codes.expiresAt)
  *     msg.dimy.codes.register  digests stored (expiry = at + lifetimeMs)     → dimy.codes.ack
  *     msg.dimy.cbf.upload      refused: too-full | unknown-code | used | expired | capacity
  *                              accepted: CBF stored (uploadedAt = at), code used → dimy.cbf.ack

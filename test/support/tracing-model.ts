@@ -11,7 +11,9 @@
  *   - a report never reveals identifiers outside its range: everything the
  *     uploaded records let anyone derive was broadcast by this phone inside
  *     [earliest revealable time of infectiousFrom, diagnosis], and nothing it
- *     broadcasts after the diagnosis is derivable from them;
+ *     broadcasts after the diagnosis is derivable from them — for engines
+ *     whose report goes to a backend of their own (EngineModel.ownReport,
+ *     e.g. DIMY's CBF), the same check on what that upload reveals;
  *   - the chart and the context agree (uploading ⇔ an upload pending).
  */
 import { expect } from 'vitest';
@@ -41,6 +43,17 @@ export interface EngineModel<S, C> {
   earliestRevealable(infectiousFrom: number): number;
   /** A frame another phone of this protocol could send. */
   foreignPayload(rng: ReturnType<typeof seededRng>): Uint8Array;
+  /**
+   * Engines that report to a backend of their own (exchange.diagnosed) rather than the key
+   * server: the message type of that upload, and the identifiers (as idOf) anyone can derive
+   * from its body, given every advertising set the phone emitted so far (oldest first).
+   */
+  readonly ownReport?: {
+    readonly msgType: string;
+    revealed(crypto: CryptoSuite, body: unknown, advertised: readonly (readonly Uint8Array[])[]): ReadonlySet<string>;
+  };
+  /** A message from the engine's own backend (one of exchange.messages) to deliver now and then. */
+  engineMessage?(rng: ReturnType<typeof seededRng>): { readonly type: string; readonly body: unknown };
 }
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
@@ -61,10 +74,12 @@ export function runTracingModel<S, C>(model: EngineModel<S, C>, seed: number, st
   const timers = new Map<string, number>();
   const broadcasts: Broadcast[] = [];
   const everAdvertised = new Set<string>();
-  const reports: { records: DiagnosisRecord[]; infectiousFrom: number; at: number }[] = [];
+  /** Every advertising set emitted (not the re-sends of host.resume), oldest first. */
+  const advertised: (readonly Uint8Array[])[] = [];
+  const reports: { revealed: ReadonlySet<string>; infectiousFrom: number; at: number }[] = [];
   const states = new Set<string>();
   /** Upload bodies already checked (a re-send carries the same bytes). */
-  const reported = new Set<Uint8Array>();
+  const reported = new Set<unknown>();
   let now = t0;
   let frames = 0;
   let diagnosed: { infectiousFrom: number; at: number } | undefined;
@@ -86,6 +101,7 @@ export function runTracingModel<S, C>(model: EngineModel<S, C>, seed: number, st
         continue;
       }
       expect(set.newAddress).toBe(true);
+      advertised.push(set.payloads);
       for (const id of ids) {
         expect(everAdvertised.has(id), `identifier ${id} advertised twice`).toBe(false);
         everAdvertised.add(id);
@@ -102,9 +118,15 @@ export function runTracingModel<S, C>(model: EngineModel<S, C>, seed: number, st
         expect(parsed.ok).toBe(true);
         if (parsed.ok && diagnosed !== undefined && !reported.has(body.records)) {
           reported.add(body.records);
-          reports.push({ records: parsed.value, infectiousFrom: diagnosed.infectiousFrom, at: diagnosed.at });
+          reports.push({ revealed: model.revealed(nodeSuite, parsed.value), infectiousFrom: diagnosed.infectiousFrom, at: diagnosed.at });
           checkReport(reports[reports.length - 1] as (typeof reports)[number]);
         }
+      }
+      const own = model.ownReport;
+      if (e.type === 'bus.send' && own !== undefined && e.msgType === own.msgType && diagnosed !== undefined && !reported.has(e.body)) {
+        reported.add(e.body);
+        reports.push({ revealed: own.revealed(nodeSuite, e.body, advertised), infectiousFrom: diagnosed.infectiousFrom, at: diagnosed.at });
+        checkReport(reports[reports.length - 1] as (typeof reports)[number]);
       }
     }
     const c = context();
@@ -123,7 +145,7 @@ export function runTracingModel<S, C>(model: EngineModel<S, C>, seed: number, st
 
   /** Every derivable identifier this phone broadcast lies inside the report's range (checked when it is uploaded). */
   const checkReport = (r: (typeof reports)[number]): void => {
-    const revealed = model.revealed(nodeSuite, r.records);
+    const revealed = r.revealed;
     const earliest = model.earliestRevealable(r.infectiousFrom);
     const outside = broadcasts.filter((b) => revealed.has(b.id) && (b.at < earliest || b.at > r.at));
     expect(outside, `report of ${r.at} (infectious from ${r.infectiousFrom}) reveals identifiers broadcast outside its range`).toEqual([]);
@@ -167,6 +189,12 @@ export function runTracingModel<S, C>(model: EngineModel<S, C>, seed: number, st
       const code = good ? freshCode('clinic', now).text : 'NOT-A-CODE';
       send({ type: 'tracing.diagnosed', at: now, code, infectiousFrom });
     } else if (roll < 0.9) {
+      // Engines with a backend of their own get its messages in half of these steps (no extra draw for the others).
+      const message = model.engineMessage !== undefined && rng.float() < 0.5 ? model.engineMessage(rng) : undefined;
+      if (message !== undefined) {
+        send({ type: `msg.${message.type}`, at: now, envelope: { v: 1, type: message.type, id: 'x', from: 'app-backend/b1', at: now, body: null }, body: message.body });
+        continue;
+      }
       send({ type: 'msg.keys.upload.ack', at: now, envelope: { v: 1, type: 'keys.upload.ack', id: 'x', from: 'key-server/ks1', at: now, body: null }, body: { trackingId: '0'.repeat(32) } });
     } else if (roll < 0.95) {
       send({ type: 'host.resume', at: now });
@@ -178,8 +206,7 @@ export function runTracingModel<S, C>(model: EngineModel<S, C>, seed: number, st
   }
   // Nothing broadcast after a diagnosis is derivable from its report.
   for (const r of reports) {
-    const revealed = model.revealed(nodeSuite, r.records);
-    expect(broadcasts.filter((b) => b.at > r.at && revealed.has(b.id)), 'broadcast after the report yet derivable from it').toEqual([]);
+    expect(broadcasts.filter((b) => b.at > r.at && r.revealed.has(b.id)), 'broadcast after the report yet derivable from it').toEqual([]);
   }
   send({ type: 'host.stop', at: now });
   states.add(String(actor.getSnapshot().value));

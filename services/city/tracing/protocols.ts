@@ -8,6 +8,7 @@ import { gaenEngine, gaenEngineConfig } from '../../../actors/tracing/gaen-engin
 import type { TracingPhoneInput } from '../../../actors/tracing/phone-logic.ts';
 import { tcnEngine, tcnEngineConfig, type TcnMode } from '../../../actors/tracing/tcn-engine.ts';
 import { createTcnBackendMachine } from '../../../actors/tcn/backend.ts';
+import { dimyBackendActor, dimyEngine, dimyEngineConfig, dimyMessages } from '../../../actors/tracing/dimy-backend-spec.ts';
 import { drbgDraw } from '../../../protocol/crypto/drbg.ts';
 import { tcnMessages } from '../../../protocol/tcn/messages.ts';
 import type { DrbgState } from '../../../protocol/crypto/drbg.ts';
@@ -59,7 +60,7 @@ export function tracingProtocol(protocol: TracingProtocol, options: { readonly t
       return {
         label: 'gaen',
         limits:
-          'RSSI-based distance: household members and desk neighbours just beyond 2 m attenuate like 2 m (±1 dB after per-scan averaging), and 5-minute scans quantise durations (a 15-minute contact spans 3–4 scans).',
+          "EN's standard risk score buckets every scan on its own attenuation (±1 dB after averaging a scan's advertisements), so hours at 2.0–2.6 m from a positive (desk and household neighbours) collect enough scans under the 2 m threshold to reach 15 weighted minutes; DP-3T and TCN, which have no standard score, are scored here on runs of scans averaged together. 5-minute scans also quantise durations (a 15-minute contact spans 3–4 scans).",
         engine: gaenEngine,
         config: gaenEngineConfig({ exposure: CITY_GAEN_EXPOSURE }),
         phone: {},
@@ -86,14 +87,28 @@ export function tracingProtocol(protocol: TracingProtocol, options: { readonly t
       return {
         label: `tcn (mode ${config.mode})`,
         limits:
-          'One RSSI per 1-minute scan (4 dB noise) averaged over a run of sightings: desk diagonals (2.1 m) and household members just beyond 2 m read like 2 m; short contacts give few readings; 15-minute exchanges (A) and published logs (B) add delay.',
+          'One RSSI per 1-minute scan (4 dB noise), averaged over each run of sightings: exact here, where people sit at fixed spots for hours, but a run that mixes distances (walking, changing seats) averages them and short contacts give few readings. A and B notify at once but move contact logs (A: every phone streams its contacts to the server; B: every positive log goes to every phone).',
         engine: tcnEngine,
         config,
         phone: {},
         ...(config.mode === 'C' ? {} : backend),
       };
     }
+    case 'dimy': {
+      // One share per 5-minute scan, k = 3 of n = 5 (actors/tracing/dimy-config.ts); the backend's default `tail` rule (protocol/dimy/matching.ts).
+      const config = dimyEngineConfig();
+      return {
+        label: 'dimy',
+        limits:
+          'No distance at all: any phone heard in k = 3 scan windows of one 25-min epoch (10–15 min) is an encounter — whole offices, classrooms and households, 1 m or 15 m apart; the backend answers matched / not matched on a whole QBF (no day, duration or risk); daily QBFs delay notifications by up to a day; the AND-count threshold rises with filter fill, so contacts that share few EncIDs vanish in full filters; a positive that uploaded its CBF stops querying.',
+        engine: dimyEngine,
+        config,
+        phone: {},
+        messages: (registry: MessageRegistry) => dimyMessages(registry),
+        backends: (env: BackendEnv) => [dimyBackendActor(env, config)],
+      };
+    }
     default:
-      throw new MisuseError('protocol', `${protocol} is not wired into the city yet`);
+      throw new MisuseError('protocol', `${String(protocol)} is not wired into the city yet`);
   }
 }
