@@ -20,13 +20,14 @@ import { expect } from 'vitest';
 import { createActor } from 'xstate';
 import type { Effect } from '../../actors/effects.ts';
 import type { TracingEngine } from '../../actors/tracing/engine.ts';
-import { createTracingPhoneMachine } from '../../actors/tracing/phone.ts';
+import { createTracingPhoneMachine, type TracingPhoneEvent } from '../../actors/tracing/phone.ts';
 import { RETENTION_TIMER, type TracingPhoneContext } from '../../actors/tracing/phone-logic.ts';
 import type { ReceivedFrame } from '../../actors/ports.ts';
 import type { CryptoSuite } from '../../protocol/crypto/suite.ts';
 import { readRecords, type DiagnosisRecord } from '../../protocol/keyserver/distribution-records.ts';
 import { nodeSuite } from '../../services/crypto/node.ts';
 import { freshCode, KS_PUBLIC_KEYS } from './key-server-fixtures.ts';
+import { exploreModel } from './model.ts';
 import { seededRng } from './test-rng.ts';
 
 const DAY = 86_400_000;
@@ -215,3 +216,74 @@ export function runTracingModel<S, C>(model: EngineModel<S, C>, seed: number, st
 }
 
 export { hex };
+
+/** States the random runs reached and reports they checked, over seeds 1..runs. */
+export function runTracingModels<S, C>(model: EngineModel<S, C>, runs: number, steps: number, t0: number): { states: string[]; uploads: number } {
+  const states = new Set<string>();
+  let uploads = 0;
+  for (let seed = 1; seed <= runs; seed++) {
+    const run = runTracingModel(model, seed, steps, t0);
+    run.states.forEach((s) => states.add(s));
+    uploads += run.uploads;
+  }
+  return { states: [...states].sort(), uploads };
+}
+
+export interface ChartOptions<S, C> {
+  readonly engine: TracingEngine<S, C>;
+  readonly config: C;
+  readonly t0: number;
+  /** A scan window's frames the engine accepts. */
+  readonly frames: readonly ReceivedFrame[];
+  /** When the first rotation falls due. */
+  readonly rotateAt: number;
+  /** Events of the engine's own (its backend's replies, its timers). */
+  readonly extraEvents?: readonly { readonly type: string; readonly at: number }[];
+  /** Abstract state beyond the chart's (default: whether a key-server upload is pending). */
+  readonly detail?: (context: TracingPhoneContext<S, C>) => string;
+  /** More invariants, after the shared ones. */
+  readonly invariant?: (step: { state: unknown; context: TracingPhoneContext<S, C>; effects: readonly Effect[] }) => void;
+}
+
+/**
+ * xstate/graph paths through the tracing phone's chart with the events every
+ * engine shares (test/support/model.ts: persist → restore after each step):
+ * new advertising sets ask for a new address, uploading ⇔ an upload pending,
+ * stopped ⇒ nothing on the air. Returns the chart states reached.
+ */
+export function exploreTracingChart<S, C>(o: ChartOptions<S, C>): string[] {
+  const machine = createTracingPhoneMachine(o.engine, { crypto: nodeSuite, publicKeys: KS_PUBLIC_KEYS });
+  const { t0 } = o;
+  const code = freshCode('clinic', t0).text;
+  const ack = { type: 'msg.keys.upload.ack', at: t0 + 3000, envelope: { v: 1, type: 'keys.upload.ack', id: 'a', from: 'key-server/ks1', at: t0, body: null }, body: { trackingId: '0'.repeat(32) } };
+  const events = [
+    { type: 'host.start', at: t0 },
+    { type: 'timer.rotate', at: o.rotateAt },
+    { type: 'timer.scanStart', at: t0 + 500 },
+    { type: 'radio.frames', at: t0 + 4000, frames: o.frames },
+    { type: 'timer.retention', at: t0 + 15 * DAY },
+    { type: 'tracing.diagnosed', at: t0 + 2000, code, infectiousFrom: t0 - 2 * DAY },
+    { type: 'tracing.diagnosed', at: t0 + 2000, code: 'bad', infectiousFrom: t0 },
+    ack,
+    { type: 'timer.upload', at: t0 + 11 * 60_000 },
+    { type: 'tracing.test', at: t0 + 5000, result: 'awaiting' },
+    { type: 'host.resume', at: t0 + 6000 },
+    { type: 'host.stop', at: t0 + 7000 },
+    ...(o.extraEvents ?? []),
+  ] as unknown as TracingPhoneEvent[];
+  const detail = o.detail ?? ((c: TracingPhoneContext<S, C>): string => `upload:${c.upload === null ? 'none' : 'pending'}`);
+  const reached = exploreModel<TracingPhoneContext<S, C>>(machine, {
+    input: { phoneId: 'p1', serverId: 'ks1', seed: new Uint8Array(32).fill(3), engine: o.config },
+    events,
+    serialize: (value, c) => `${JSON.stringify(value)}|${detail(c)}`,
+    everyEvent: true,
+    invariant: ({ state, context, effects, event }) => {
+      for (const e of effects) if (e.type === 'radio.advertise' && event.type !== 'host.resume') expect(e.newAddress).toBe(true);
+      if (state === 'uploading') expect(context.upload).not.toBeNull();
+      if (state === 'reported') expect(context.upload).toBeNull();
+      if (state === 'stopped') expect(context.advertising).toBeNull();
+      o.invariant?.({ state, context, effects });
+    },
+  });
+  return [...new Set([...reached].map((k) => JSON.parse(k.split('|')[0] ?? '""') as string))].sort();
+}
