@@ -54,5 +54,9 @@ export function comparisonMarkdown(c: TracingComparison): string {
     return `| ${r.label} | ${fixed(s.precision, 3)} | ${fixed(s.recall, 3)} | ${s.truePositives} | ${s.falsePositives} | ${s.falseNegatives} | ${ttn} | ${r.bytesUpPerPhoneDay.toFixed(1)} | ${r.bytesDownPerPhoneDay.toFixed(1)} | ${bytes(r.storagePerPhone.meanBytes)} (${bytes(r.storagePerPhone.maxBytes)}) | ${r.matchingCpuMs.perPhoneDay.toFixed(3)} | ${r.wallS.toFixed(1)} |`;
   });
   const notes = c.runs.flatMap((r) => (r.limits === undefined ? [] : [`- **${r.label}**: ${r.limits}`]));
-  return [...header, ...rows, ...(notes.length > 0 ? ['', 'What limits each protocol here:', ...notes] : []), ''].join('\n');
+  const n = (r: (typeof c.runs)[number], k: string): number => r.counters[k] ?? 0;
+  const health = c.runs.map(
+    (r) => `- ${r.label}: green ${n(r, 'health.green')}, yellow ${n(r, 'health.yellow')}, red ${n(r, 'health.red')}; ${n(r, 'health.changes')} changes logged; ${n(r, 'movement.deniedEntries')} of ${n(r, 'movement.venueChecks')} venue checks refused`,
+  );
+  return [...header, ...rows, '', 'Health codes at the end of the run (venues check them with --venue-check):', ...health, ...(notes.length > 0 ? ['', 'What limits each protocol here:', ...notes] : []), ''].join('\n');
 }

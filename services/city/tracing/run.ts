@@ -184,6 +184,9 @@ function summarise(o: TracingRunOptions, protocol: CityProtocol, plan: TracingCi
     const first = c.notifications[0];
     if (first !== undefined) observed.push({ phoneId: phone.id, at: first.at });
     for (const k of Object.keys(c.counters) as (keyof TracingCounters)[]) counters[k] = (counters[k] ?? 0) + c.counters[k];
+    // The health code at the end, and how often it changed (green/yellow/red, actors/tracing/health-code.ts).
+    counters[`health.${c.health.color}`] = (counters[`health.${c.health.color}`] ?? 0) + 1;
+    counters['health.changes'] = (counters['health.changes'] ?? 0) + c.health.log.length + c.health.logDropped;
     up += c.counters.bytesUp;
     down += c.counters.bytesDown;
     const bytes = storageBytes(c.engine);
