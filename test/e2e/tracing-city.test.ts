@@ -12,9 +12,11 @@ import { createLogger } from '../../services/log.ts';
 
 const logger = createLogger({ name: 'tracing-city-test', level: 'error' });
 
+let scored: Parameters<NonNullable<Parameters<typeof runTracingCity>[0]['onScored']>>[0] | undefined;
+
 function run(protocol: 'gaen', phones: number, days: number, seed = 1): Promise<TracingRunSummary> {
   const city = tracingCityConfigSchema.parse({ seed, phones, days, positives: { fraction: 0.1, firstDay: 1 } });
-  return runTracingCity({ city, protocol, crypto: nodeSuite, logger });
+  return runTracingCity({ city, protocol, crypto: nodeSuite, logger, onScored: (detail) => void (scored = detail) });
 }
 
 describe('tracing city — GAEN', () => {
@@ -25,6 +27,9 @@ describe('tracing city — GAEN', () => {
     expect(s.positives).toBeGreaterThanOrEqual(8);
     expect(expected).toBeGreaterThanOrEqual(10);
     expect(s.score.recall).toBeGreaterThanOrEqual(0.95);
+    // The score is what the run saw: expected phones and first notifications.
+    expect([...(scored?.expected.values() ?? [])].filter((e) => e.length > 0)).toHaveLength(expected);
+    expect(scored?.observed).toHaveLength(s.score.truePositives + s.score.falsePositives);
     expect(s.counters['uploadsAcked']).toBe(s.positives);
     expect(s.counters['uploadsAbandoned']).toBe(0);
     expect(s.counters['framesRefused']).toBe(0);

@@ -32,7 +32,7 @@ import { startKeyServerService } from '../../keyserver/service.ts';
 import { MemoryStore } from '../../store/memory.ts';
 import { VirtualScheduler } from '../../time/virtual.ts';
 import type { TracingCityConfig } from './config.ts';
-import { closeContacts, expectedExposures } from './ground-truth.ts';
+import { closeContacts, expectedExposures, type Exposure } from './ground-truth.ts';
 import { CityMovement } from './movement.ts';
 import { planTracingCity, type TracingCityPlan } from './plan.ts';
 import { tracingProtocol, type CityProtocol } from './protocols.ts';
@@ -64,6 +64,8 @@ export interface TracingRunOptions {
   readonly venueCheck?: VenuePolicy;
   readonly onProgress?: (fraction: number, simNow: number) => void;
   readonly signal?: AbortSignal;
+  /** Sees what was scored: the expected exposures per phone and each phone's first notification (analysis, tests). */
+  readonly onScored?: (detail: { readonly expected: ReadonlyMap<string, readonly Exposure[]>; readonly observed: readonly { phoneId: string; at: number }[] }) => void;
 }
 
 export interface TracingRunSummary {
@@ -173,7 +175,8 @@ function healthOf(phones: Host, id: string): HealthColor | undefined {
 function summarise(o: TracingRunOptions, protocol: CityProtocol, plan: TracingCityPlan, movement: CityMovement, phones: Host, storageBytes: (s: unknown) => number, meter: CpuMeter, air: WindowedAir, wallMs: number): TracingRunSummary {
   const contacts = closeContacts(movement.staysByPhoneId(), o.city.contact);
   const expected = expectedExposures(contacts, plan.positives, o.city.contact);
-  const observed: { phoneId: string; at: number }[] = [];
+  const scored = { expected, observed: [] as { phoneId: string; at: number }[] };
+  const observed = scored.observed;
   const counters: Record<string, number> = {};
   let up = 0;
   let down = 0;
@@ -193,6 +196,7 @@ function summarise(o: TracingRunOptions, protocol: CityProtocol, plan: TracingCi
     storage += bytes;
     maxStorage = Math.max(maxStorage, bytes);
   }
+  o.onScored?.(scored);
   const phoneDays = plan.phones.length * o.city.days;
   const matching = meter.totals.get('match') ?? 0;
   const { lost, ...airCounters }: WindowedAirCounters = air.counters;
