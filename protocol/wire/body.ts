@@ -13,6 +13,9 @@ import { MisuseError, reject, accept, type Verdict } from '../errors.ts';
 import type { MessageCodec } from './messages.ts';
 import { isWireMap, type WireMap, type WireValue } from './msgpack.ts';
 
+/** Every reason readBody rejects a body with (codecs add their own after it). */
+export const BODY_REJECTION_REASONS = ['not-a-map', 'field-type', 'field-length', 'field-range', 'field-format', 'unknown-field', 'too-many'] as const;
+
 class BodyFault extends Error {
   override readonly name = 'BodyFault';
   constructor(

@@ -21,13 +21,13 @@ import {
 } from '../../protocol/dimy/messages.ts';
 import type { Verdict } from '../../protocol/errors.ts';
 import { formatUploadCode, parseUploadCode, UPLOAD_CODE_DIGEST_BYTES, UPLOAD_CODE_REJECTION_REASONS, type UploadCode } from '../../protocol/keyserver/upload-code.ts';
+import { BODY_REJECTION_REASONS } from '../../protocol/wire/body.ts';
 import { packWire, unpackWire, type WireMap, type WireValue } from '../../protocol/wire/msgpack.ts';
 import { codeText, withWrongCheck, wireValueArb } from '../support/key-server-arbitraries.ts';
 import { misuseField } from '../support/misuse.ts';
 import { prng, seededRng } from '../support/test-rng.ts';
 
-const BODY_REASONS = ['not-a-map', 'field-type', 'field-length', 'field-range', 'field-format', 'unknown-field', 'too-many'];
-const REASONS: ReadonlySet<string> = new Set([...BODY_REASONS, ...DIMY_MESSAGE_REJECTION_REASONS]);
+const REASONS: ReadonlySet<string> = new Set([...BODY_REJECTION_REASONS, ...DIMY_MESSAGE_REJECTION_REASONS]);
 const TYPES = DIMY_MESSAGE_CODECS.map((c) => c.type);
 const registry = dimyMessages();
 const reasonOf = (v: Verdict<unknown>): string => (v.ok ? 'accepted' : v.reason);

@@ -25,14 +25,14 @@ import {
   TCN_MESSAGE_REJECTION_REASONS,
 } from '../../protocol/tcn/messages.ts';
 import { createTcnReport, TCN_MEMO_TYPES, TCN_REPORT_REJECTION_REASONS } from '../../protocol/tcn/report.ts';
+import { BODY_REJECTION_REASONS } from '../../protocol/wire/body.ts';
 import { packWire, unpackWire, type WireMap, type WireValue } from '../../protocol/wire/msgpack.ts';
 import { nodeSuite } from '../../services/crypto/node.ts';
 import { wireValueArb } from '../support/key-server-arbitraries.ts';
 import { misuseField } from '../support/misuse.ts';
 import { prng, seededRng } from '../support/test-rng.ts';
 
-const BODY_REASONS = ['not-a-map', 'field-type', 'field-length', 'field-range', 'field-format', 'unknown-field', 'too-many'];
-const REASONS: ReadonlySet<string> = new Set([...BODY_REASONS, ...TCN_MESSAGE_REJECTION_REASONS]);
+const REASONS: ReadonlySet<string> = new Set([...BODY_REJECTION_REASONS, ...TCN_MESSAGE_REJECTION_REASONS]);
 const TYPES = TCN_MESSAGE_CODECS.map((c) => c.type);
 const registry = tcnMessages();
 const reasonOf = (v: Verdict<unknown>): string => (v.ok ? 'accepted' : v.reason);
